@@ -1,0 +1,214 @@
+/**
+ * The enforcer puts a compiled ruleset into the kernel and keeps the last-known-good (LKG).
+ *
+ * - A ruleset whose structure changed replaces both Sekisho tables in one nft transaction
+ *   (add-delete-add, the firewall4 way): the kernel applies all of it or none of it, so a
+ *   failed apply leaves the running ruleset exactly as it was.
+ * - When only single-address blocklist elements changed, it sends element diffs (add /
+ *   delete) instead: the table and its dynamic state (bans, meters) stay.
+ * - After every successful apply the full replace batch is written to the data directory
+ *   (atomically); the boot path applies it before anything else, so the box never boots open.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Nft } from "../nftables/driver.ts";
+import { NftCommandError, NftError } from "../nftables/errors.ts";
+import type { Command, NamedSet, SetElement } from "../nftables/types.ts";
+import { buildReplaceBatch, TABLE, type CompiledRuleset, type ElementSet } from "../ruleset/compile.ts";
+import type { RuleMetaMap } from "../ruleset/meta.ts";
+
+export type LkgRecord = {
+  format: 1;
+  savedAt: string;
+  policy: { id: string; serial: number };
+  /** Hash of the ruleset without the element-diffable set contents. */
+  structure: string;
+  elementSets: ElementSet[];
+  meta: RuleMetaMap;
+  /** The full replace batch: what the boot path applies. */
+  batch: Command[];
+};
+
+export type ApplyOutcome =
+  | { ok: true; kind: "replace" | "diff" | "unchanged"; added: number; deleted: number; ms: number; policy: { id: string; serial: number } }
+  | { ok: false; error: string; nftMessage?: string; failedCommand?: unknown };
+
+/** The file layout of the enforcer's state in the data directory. */
+export function lkgPath(dataDir: string): string {
+  return join(dataDir, "ruleset", "last-known-good.json");
+}
+
+/** Hash of everything but the elements of the diffable sets: equal hashes mean a diff suffices. */
+export function structureHash(compiled: CompiledRuleset): string {
+  const diffable = new Set(compiled.elementSets.map((s) => s.name));
+  const json = JSON.stringify(compiled.commands, (key, value: unknown) => {
+    if (key === "set" && value && typeof value === "object" && "elem" in value && diffable.has((value as NamedSet).name)) {
+      const { elem: _elem, ...rest } = value as NamedSet;
+      return rest;
+    }
+    return value;
+  });
+  return createHash("sha256").update(json).digest("hex");
+}
+
+/** Element add/delete commands that turn `before` into `after` (sets matched by name). */
+export function buildElementDiff(before: readonly ElementSet[], after: readonly ElementSet[]): { commands: Command[]; added: number; deleted: number } {
+  const commands: Command[] = [];
+  let added = 0;
+  let deleted = 0;
+  const old = new Map(before.map((s) => [s.name, s]));
+  for (const s of after) {
+    const prev = new Set(old.get(s.name)?.elements ?? []);
+    const next = new Set(s.elements);
+    const del: SetElement[] = [...prev].filter((e) => !next.has(e));
+    const add: SetElement[] = s.elements.filter((e) => !prev.has(e));
+    const target = { family: s.family, table: s.table, name: s.name };
+    if (del.length > 0) commands.push({ delete: { element: { ...target, elem: del } } });
+    if (add.length > 0) commands.push({ add: { element: { ...target, elem: add } } });
+    added += add.length;
+    deleted += del.length;
+  }
+  return { commands, added, deleted };
+}
+
+function failure(prefix: string, e: unknown): ApplyOutcome {
+  if (e instanceof NftCommandError) {
+    return {
+      ok: false,
+      error: `${prefix}: ${e.message}`,
+      nftMessage: e.stderr,
+      ...(e.failedCommand ? { failedCommand: e.failedCommand.command } : {}),
+    };
+  }
+  if (e instanceof NftError) return { ok: false, error: `${prefix}: ${e.message}` };
+  throw e; // not an nft failure: a bug or an I/O error the caller must see as such
+}
+
+export type EnforcerOptions = { nft: Nft; dataDir: string; now?: () => Date };
+
+export class Enforcer {
+  readonly #nft: Nft;
+  readonly #dataDir: string;
+  readonly #now: () => Date;
+
+  constructor(opts: EnforcerOptions) {
+    this.#nft = opts.nft;
+    this.#dataDir = opts.dataDir;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** The LKG on disk, or undefined when there is none (first boot). A corrupt file is an error. */
+  async readLastKnownGood(): Promise<LkgRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(lkgPath(this.#dataDir), "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+    const rec = JSON.parse(text) as LkgRecord;
+    if (rec.format !== 1 || !Array.isArray(rec.batch)) throw new Error(`${lkgPath(this.#dataDir)}: not a last-known-good record`);
+    return rec;
+  }
+
+  /**
+   * Applies a compiled ruleset: element diff when only diffable elements changed and the
+   * table is there, else a full atomic replace. On failure the kernel is unchanged and the
+   * LKG is kept.
+   */
+  async apply(compiled: CompiledRuleset): Promise<ApplyOutcome> {
+    const t0 = performance.now();
+    const structure = structureHash(compiled);
+    const lkg = await this.readLastKnownGood().catch(() => undefined);
+    const done = (kind: "replace" | "diff" | "unchanged", added: number, deleted: number): ApplyOutcome =>
+      ({ ok: true, kind, added, deleted, ms: Math.round(performance.now() - t0), policy: compiled.policy });
+
+    if (lkg && lkg.structure === structure && (await this.#nft.tableExists("inet", TABLE))) {
+      const diff = buildElementDiff(lkg.elementSets, compiled.elementSets);
+      try {
+        if (diff.commands.length > 0) await this.#nft.apply(diff.commands);
+        await this.#save(compiled, structure);
+        return done(diff.commands.length > 0 ? "diff" : "unchanged", diff.added, diff.deleted);
+      } catch (e) {
+        if (!(e instanceof NftError)) throw e;
+        // The kernel's sets drifted from the LKG (someone edited them): fall through to a
+        // full replace, which makes them exact again.
+      }
+    }
+    const reseed = await this.#banReseed();
+    try {
+      await this.#nft.apply(buildReplaceBatch(compiled, reseed));
+    } catch (e) {
+      return failure("the ruleset was not applied (the running ruleset is unchanged)", e);
+    }
+    await this.#save(compiled, structure);
+    return done("replace", compiled.elementSets.reduce((n, s) => n + s.elements.length, 0), 0);
+  }
+
+  /** Boot path: applies the LKG batch as it was saved. */
+  async applyLastKnownGood(): Promise<ApplyOutcome | { ok: false; error: string; missing: true }> {
+    const t0 = performance.now();
+    let lkg: LkgRecord | undefined;
+    try {
+      lkg = await this.readLastKnownGood();
+    } catch (e) {
+      return { ok: false, error: `last-known-good unreadable: ${(e as Error).message}` };
+    }
+    if (!lkg) return { ok: false, error: "no last-known-good ruleset yet", missing: true };
+    try {
+      await this.#nft.apply(lkg.batch);
+    } catch (e) {
+      return failure("the last-known-good ruleset was not applied", e);
+    }
+    return { ok: true, kind: "replace", added: 0, deleted: 0, ms: Math.round(performance.now() - t0), policy: lkg.policy };
+  }
+
+  /** Bans survive a table replace: re-add what the current ban sets hold. */
+  async #banReseed(): Promise<Command[]> {
+    const out: Command[] = [];
+    if (!(await this.#nft.tableExists("inet", TABLE))) return out;
+    for (const name of ["banned_v4", "banned_v6"]) {
+      try {
+        const elem = await this.#nft.listSetElements("inet", TABLE, name);
+        if (elem.length > 0) out.push({ add: { element: { family: "inet", table: TABLE, name, elem } } });
+      } catch (e) {
+        if (!(e instanceof NftError)) throw e; // the set did not exist in the old ruleset: nothing to carry
+      }
+    }
+    return out;
+  }
+
+  async #save(compiled: CompiledRuleset, structure: string): Promise<void> {
+    const rec: LkgRecord = {
+      format: 1,
+      savedAt: this.#now().toISOString(),
+      policy: compiled.policy,
+      structure,
+      elementSets: compiled.elementSets,
+      meta: compiled.meta,
+      batch: buildReplaceBatch(compiled),
+    };
+    await writeFileAtomic(lkgPath(this.#dataDir), JSON.stringify(rec));
+  }
+}
+
+/** Write, fsync, rename: a crash leaves either the old file or the new one, never half. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const dir = join(path, "..");
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}

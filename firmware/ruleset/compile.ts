@@ -1,0 +1,439 @@
+/**
+ * The ruleset compiler: policy + device → nft JSON commands. Pure: no I/O, no clock, no
+ * randomness; the same input gives byte-identical output.
+ *
+ * Layout of `inet sekisho` (forward; input is the same idea for the box itself):
+ *   invalid / bad TCP flags → banned sources → blocklists (both ways) → established →
+ *   outbound port blocks → LAN new accept → brute-force meters → inbound allow →
+ *   port-scan ban → default deny (logged).
+ * Blocklists and the ban come before `established` so that a list update or a ban also cuts
+ * connections that are already open.
+ *
+ * Bridge mode: with br_netfilter the inet hooks see br0 as in- and out-interface, so a
+ * `bridge` table marks packets by physical port (wan 0x1, lan 0x2) and inet rules match the
+ * mark (DESIGN.md, "Deployment modes"). Router mode matches interface names and adds NAT.
+ *
+ * Every logged drop jumps to a small per-rule chain that logs at most `device.logRate`
+ * packets/s to NFLOG with prefix "sk:<logId>:" and counts the rest, so a flood from the
+ * internet cannot flood the log pipeline.
+ */
+import type { Device } from "../../policies/device.ts";
+import { collapsePrefixes, formatPrefix, isHost, parsePrefix, type Prefix } from "../../policies/net.ts";
+import type { Blocklist, BlocklistCategory, Policy } from "../../policies/schema.ts";
+import type {
+  Chain, Command, Expr, Family, NamedSet, Rule, SetElement, SetKeyType, Stmt,
+} from "../nftables/types.ts";
+import { logPrefix, type Category, type RuleMeta, type RuleMetaMap, type Severity } from "./meta.ts";
+
+export const TABLE = "sekisho";
+const INET: Family = "inet";
+const BRIDGE: Family = "bridge";
+export const MARK_WAN = 0x1;
+export const MARK_LAN = 0x2;
+
+/** A hash set whose elements the enforcer may update by diff instead of reloading the table. */
+export type ElementSet = { family: Family; table: string; name: string; type: "ipv4_addr" | "ipv6_addr"; elements: string[] };
+
+export type CompiledRuleset = {
+  /** Commands that create both tables from nothing (see `buildReplaceBatch`). */
+  commands: Command[];
+  /** Tables this compile owns, in the order they are created. */
+  tables: { family: Family; name: string }[];
+  /** Single-address blocklist sets (updatable by element diff), with their elements in canonical text. */
+  elementSets: ElementSet[];
+  meta: RuleMetaMap;
+  policy: { id: string; serial: number };
+};
+
+type Ip = 4 | 6;
+const SADDR = (v: Ip): Expr => ({ payload: { protocol: v === 4 ? "ip" : "ip6", field: "saddr" } });
+const DADDR = (v: Ip): Expr => ({ payload: { protocol: v === 4 ? "ip" : "ip6", field: "daddr" } });
+const match = (left: Expr, right: Expr, op: "==" | "!=" | "in" = "=="): Stmt => ({ match: { op, left, right } });
+const ctState = (...s: string[]): Stmt => match({ ct: { key: "state" } }, s.length === 1 ? s[0]! : s, "in");
+const l4 = (proto: string | string[]): Stmt =>
+  match({ meta: { key: "l4proto" } }, Array.isArray(proto) ? { set: proto } : proto);
+const dport = (proto: "tcp" | "udp" | "th", ports: Expr): Stmt => match({ payload: { protocol: proto, field: "dport" } }, ports);
+const sport = (proto: "tcp" | "udp" | "th", port: Expr): Stmt => match({ payload: { protocol: proto, field: "sport" } }, port);
+const ACCEPT: Stmt = { accept: null };
+const DROP: Stmt = { drop: null };
+const jump = (target: string): Stmt => ({ jump: { target } });
+const counterRef = (name: string): Stmt => ({ counter: name });
+const tcpSyn: Stmt = match({ "&": [{ payload: { protocol: "tcp", field: "flags" } }, ["syn", "ack"]] }, "syn");
+const oneOrSet = (xs: Expr[]): Expr => (xs.length === 1 ? xs[0]! : { set: xs });
+
+/**
+ * nft object names for log ids: "-" → "_" and "." → "__". Rule ids never contain "--" or
+ * "_", so two different log ids never map to the same name.
+ */
+export function objectName(id: string): string {
+  return id.replace(/\./g, "__").replace(/-/g, "_");
+}
+
+const prefixElement = (p: Prefix): SetElement => {
+  const text = formatPrefix(p);
+  const slash = text.indexOf("/");
+  return slash === -1 ? text : { prefix: { addr: text.slice(0, slash), len: p.len } };
+};
+
+const BLOCKLIST_CLASS: Record<BlocklistCategory, { category: Category; out: Severity; ja: string; en: string }> = {
+  c2: { category: "c2", out: "high", ja: "C&Cサーバ", en: "C&C server" },
+  botnet: { category: "c2", out: "high", ja: "ボットネット", en: "botnet" },
+  malware: { category: "malware", out: "high", ja: "マルウェア配布元", en: "malware host" },
+  phishing: { category: "web", out: "medium", ja: "フィッシングサイト", en: "phishing site" },
+  scanner: { category: "inbound", out: "medium", ja: "攻撃元として知られるアドレス", en: "known attacker" },
+  spam: { category: "inbound", out: "medium", ja: "迷惑メール送信元", en: "spam source" },
+  "tor-exit": { category: "inbound", out: "medium", ja: "Tor出口ノード", en: "Tor exit node" },
+  other: { category: "inbound", out: "medium", ja: "ブロックリスト掲載アドレス", en: "blocklisted address" },
+};
+
+/**
+ * Compiles a parsed policy for a parsed device. Throws only on programming errors: the
+ * inputs have been through the zod schemas already.
+ */
+export function compileRuleset(policy: Policy, device: Device): CompiledRuleset {
+  const commands: Command[] = [];
+  const meta: RuleMetaMap = {};
+  const elementSets: ElementSet[] = [];
+  const sets: NamedSet[] = [];
+  const counters = new Set<string>();
+  const logChains: { chain: Chain; rules: Stmt[][] }[] = [];
+  const bridge = device.mode === "bridge";
+
+  const fromWan: Stmt = bridge
+    ? match({ meta: { key: "mark" } }, MARK_WAN)
+    : match({ meta: { key: "iifname" } }, device.interfaces.wan);
+  const fromLan: Stmt = bridge
+    ? match({ meta: { key: "mark" } }, MARK_LAN)
+    : match({ meta: { key: "iifname" } }, device.interfaces.lan);
+
+  const addSet = (s: Omit<NamedSet, "family" | "table">): void => {
+    // nft's JSON parser rejects an empty `elem` array: leave it out instead.
+    const { elem, ...rest } = s;
+    sets.push({ family: INET, table: TABLE, ...rest, ...(elem && elem.length > 0 ? { elem } : {}) });
+  };
+
+  /** Registers a log id: its metadata, its named counter and its log-then-drop chain. */
+  const logged = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }): Stmt => {
+    const counter = objectName(m.logId);
+    if (meta[m.logId]) throw new Error(`compiler: log id ${m.logId} registered twice`);
+    meta[m.logId] = { ...m, counter };
+    counters.add(counter);
+    const chainName = `log_${counter}`;
+    logChains.push({
+      chain: { family: INET, table: TABLE, name: chainName },
+      rules: [
+        [{ limit: { rate: device.logRate, per: "second", burst: device.logRate } }, counterRef(counter),
+          { log: { prefix: logPrefix(m.logId), group: device.logGroup } }, DROP],
+        [counterRef(counter), DROP],
+      ],
+    });
+    return jump(chainName);
+  };
+
+  /** A counted, unlogged rule (accepts, silent drops): metadata so `status` can name it. */
+  const counted = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }): Stmt => {
+    const counter = objectName(m.logId);
+    meta[m.logId] = { ...m, counter };
+    counters.add(counter);
+    return counterRef(counter);
+  };
+
+  // ---- sets -------------------------------------------------------------------------------
+  const ban = policy.portScan;
+  for (const v of [4, 6] as const) {
+    addSet({ name: `banned_v${v}`, type: v === 4 ? "ipv4_addr" : "ipv6_addr", flags: ["timeout"], timeout: ban.banSeconds, size: 65536 });
+    addSet({ name: `scan_v${v}`, type: v === 4 ? "ipv4_addr" : "ipv6_addr", flags: ["timeout"], timeout: 60, size: 65536 });
+  }
+  for (const bf of policy.bruteForce) {
+    for (const v of [4, 6] as const) {
+      addSet({
+        name: `meter_${objectName(bf.id)}_v${v}`,
+        type: [v === 4 ? "ipv4_addr" : "ipv6_addr", "inet_service"],
+        flags: ["timeout"], timeout: 300, size: 65536,
+      });
+    }
+  }
+
+  type ListSets = { list: Blocklist; index: number; hosts: Record<Ip, string>; nets: Record<Ip, string> };
+  const lists: ListSets[] = policy.blocklists.map((list, index) => {
+    const base = `bl_${objectName(list.id)}`;
+    const parsed: Prefix[] = [];
+    for (const e of list.entries) {
+      const r = parsePrefix(e);
+      if (r.ok) parsed.push(r.value); // the schema has rejected anything else
+    }
+    const collapsed = collapsePrefixes(parsed);
+    for (const v of [4, 6] as const) {
+      const ofFamily = collapsed.filter((p) => p.family === v);
+      const type: SetKeyType = v === 4 ? "ipv4_addr" : "ipv6_addr";
+      const hosts = ofFamily.filter(isHost).map(formatPrefix);
+      const hostSet = { family: INET, table: TABLE, name: `${base}_v${v}`, type, elements: hosts } as ElementSet;
+      elementSets.push(hostSet);
+      addSet({ name: hostSet.name, type, elem: hosts });
+      const nets = ofFamily.filter((p) => !isHost(p)).map(prefixElement);
+      addSet({ name: `${base}_n${v}`, type, flags: ["interval"], elem: nets });
+    }
+    return {
+      list, index,
+      hosts: { 4: `@${base}_v4`, 6: `@${base}_v6` },
+      nets: { 4: `@${base}_n4`, 6: `@${base}_n6` },
+    };
+  });
+
+  // ---- shared rule groups -----------------------------------------------------------------
+  const portScanId = ban.id;
+  const banJump = logged({
+    logId: `${portScanId}.banned`, ruleId: portScanId, source: "policy", path: "portScan",
+    category: "inbound", severity: "low", action: "drop", direction: "inbound",
+    title: { ja: "スキャンで遮断中の攻撃元からの通信を破棄", en: "Traffic from a banned scanner dropped" },
+  });
+  const scanJump = logged({
+    logId: portScanId, ruleId: portScanId, source: "policy", path: "portScan",
+    category: "inbound", severity: "low", action: "ban", direction: "inbound",
+    title: { ja: "ポートスキャンを検知し攻撃元を遮断", en: "Port scan detected; source banned" },
+  });
+  const badFlagsJump = logged({
+    logId: "sys-tcp-flags", ruleId: "sys-tcp-flags", source: "system",
+    category: "inbound", severity: "low", action: "drop", direction: "inbound",
+    title: { ja: "不正なTCPフラグのパケットを破棄", en: "Packet with invalid TCP flags dropped" },
+  });
+
+  /** Bad TCP flag combinations no real stack sends: scanners' fingerprinting probes. */
+  const badFlagRules = (): Stmt[][] => {
+    const flags: Expr = { payload: { protocol: "tcp", field: "flags" } };
+    const combos: [string[], string[] | string][] = [
+      [["fin", "syn"], ["fin", "syn"]],
+      [["syn", "rst"], ["syn", "rst"]],
+      [["fin", "psh", "urg"], ["fin", "psh", "urg"]],
+      [["fin", "syn", "rst", "psh", "ack", "urg"], []],
+      [["fin", "ack"], "fin"],
+    ];
+    return combos.map(([mask, value]) => [
+      l4("tcp"),
+      value.length === 0
+        ? match({ "&": [flags, mask] }, 0)
+        : match({ "&": [flags, mask] }, value),
+      badFlagsJump,
+    ]);
+  };
+
+  const bannedRules = (): Stmt[][] =>
+    ([4, 6] as const).map((v) => [fromWan, match(SADDR(v), `@banned_v${v}`), banJump]);
+
+  const blocklistRules = (): Stmt[][] => {
+    const out: Stmt[][] = [];
+    for (const { list, index, hosts, nets } of lists) {
+      const cls = BLOCKLIST_CLASS[list.category];
+      const path = `blocklists[${index}]`;
+      if (list.direction !== "inbound") {
+        const j = logged({
+          logId: `${list.id}.out`, ruleId: list.id, source: "policy", path,
+          category: cls.category, severity: cls.out, action: "drop", direction: "outbound",
+          title: { ja: `LAN内の機器から${cls.ja}への通信を遮断`, en: `LAN device tried to reach a ${cls.en}; blocked` },
+        });
+        for (const v of [4, 6] as const) {
+          out.push([match(DADDR(v), hosts[v]), j]);
+          out.push([match(DADDR(v), nets[v]), j]);
+        }
+      }
+      if (list.direction !== "outbound") {
+        const j = logged({
+          logId: `${list.id}.in`, ruleId: list.id, source: "policy", path,
+          category: cls.category === "c2" ? "c2" : "inbound", severity: "low", action: "drop", direction: "inbound",
+          title: { ja: `${cls.ja}からの通信を遮断`, en: `Traffic from a ${cls.en} blocked` },
+        });
+        for (const v of [4, 6] as const) {
+          out.push([match(SADDR(v), hosts[v]), j]);
+          out.push([match(SADDR(v), nets[v]), j]);
+        }
+      }
+    }
+    return out;
+  };
+
+  /** New connections from the internet faster than the scan rate: ban the source. */
+  const scanRules = (): Stmt[][] => {
+    if (!ban.enabled) return [];
+    const out: Stmt[][] = [];
+    for (const v of [4, 6] as const) {
+      const detect: Stmt[] = [
+        { set: { op: "update", elem: SADDR(v), set: `@scan_v${v}`, stmt: [{ limit: { rate: ban.rate, per: "second", burst: ban.burst, inv: true } }] } },
+        { set: { op: "add", elem: SADDR(v), set: `@banned_v${v}` } },
+        scanJump,
+      ];
+      const family: Stmt = match({ meta: { key: "nfproto" } }, v === 4 ? "ipv4" : "ipv6");
+      out.push([fromWan, family, ctState("new"), l4("tcp"), tcpSyn, ...detect]);
+      out.push([fromWan, family, ctState("new"), l4("udp"), ...detect]);
+    }
+    return out;
+  };
+
+  const icmpv6Nd: Stmt = match({ payload: { protocol: "icmpv6", field: "type" } }, {
+    set: ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "mld-listener-query", "mld-listener-report", "mld2-listener-report"],
+  });
+
+  // ---- forward ----------------------------------------------------------------------------
+  const forward: Stmt[][] = [];
+  forward.push([ctState("invalid"), counted({
+    logId: "sys-invalid", ruleId: "sys-invalid", source: "system", category: "inbound", severity: "low",
+    action: "drop", direction: "inbound", title: { ja: "不正な状態のパケットを破棄", en: "Invalid packet dropped" },
+  }), DROP]);
+  forward.push(...badFlagRules());
+  forward.push(...bannedRules());
+  forward.push(...blocklistRules());
+  forward.push([ctState("established", "related"), ACCEPT]);
+  if (bridge) {
+    // Only ICMPv6 neighbour discovery / MLD are untracked (bridged IPv6 keeps working).
+    forward.push([ctState("untracked"), ACCEPT]);
+    // The broadband router is the LAN's DHCP server: its offers are broadcasts that
+    // conntrack cannot tie to the request, so they are new flows from the WAN side.
+    forward.push([fromWan, l4("udp"), sport("udp", 67), dport("udp", 68), ACCEPT]);
+    forward.push([fromWan, l4("udp"), sport("udp", 547), dport("udp", 546), ACCEPT]);
+  }
+  // Risky outbound ports.
+  policy.outbound.block.forEach((b, i) => {
+    const j = logged({
+      logId: b.id, ruleId: b.id, source: "policy", path: `outbound.block[${i}]`,
+      category: "c2", severity: "medium", action: "drop", direction: "outbound",
+      title: { ja: `危険な宛先ポートへの通信を遮断: ${b.reason.ja}`, en: `Risky outbound port blocked: ${b.reason.en}` },
+    });
+    const ports = oneOrSet(b.ports.map((p): Expr => (typeof p === "number" ? p : { range: [p[0], p[1]] })));
+    const protos = b.protocol === "both" ? ["tcp", "udp"] : [b.protocol];
+    forward.push([fromLan, l4(protos), dport("th", ports), j]);
+  });
+  forward.push([fromLan, ctState("new"), counted({
+    logId: "sys-lan-out", ruleId: "sys-lan-out", source: "system", category: "inbound", severity: "low",
+    action: "accept", direction: "outbound", title: { ja: "LANからの通信を許可", en: "LAN traffic allowed" },
+  }), ACCEPT]);
+  // Brute force: a source opening connections to a login service too often.
+  policy.bruteForce.forEach((bf, i) => {
+    const j = logged({
+      logId: bf.id, ruleId: bf.id, source: "policy", path: `bruteForce[${i}]`,
+      category: "inbound", severity: "medium", action: bf.ban ? "ban" : "drop", direction: "inbound",
+      title: { ja: `${bf.service}へのパスワード総当たり攻撃を検知し遮断`, en: `Brute force against ${bf.service} blocked` },
+    });
+    for (const v of [4, 6] as const) {
+      const key: Expr = { concat: [SADDR(v), { payload: { protocol: bf.protocol, field: "dport" } }] };
+      const stmts: Stmt[] = [
+        fromWan, l4(bf.protocol), dport(bf.protocol, oneOrSet(bf.ports)), ctState("new"),
+        { set: { op: "update", elem: key, set: `@meter_${objectName(bf.id)}_v${v}`, stmt: [{ limit: { rate: bf.perMinute, per: "minute", burst: bf.burst, inv: true } }] } },
+      ];
+      if (bf.ban) stmts.push({ set: { op: "add", elem: SADDR(v), set: `@banned_v${v}` } });
+      stmts.push(j);
+      // An address-family match keeps the v4 rule from seeing v6 packets and vice versa.
+      stmts.splice(1, 0, match({ meta: { key: "nfproto" } }, v === 4 ? "ipv4" : "ipv6"));
+      forward.push(stmts);
+    }
+  });
+  // Explicit inbound allow rules (router mode: after the DNAT below, daddr is the LAN host).
+  policy.inbound.allow.forEach((a, i) => {
+    const to = parsePrefix(a.to);
+    if (!to.ok) return;
+    const v: Ip = to.value.family;
+    const rule: Stmt[] = [fromWan, match(DADDR(v), formatPrefix(to.value)), l4(a.protocol), dport(a.protocol, a.port)];
+    const from = (a.from ?? []).map(parsePrefix).flatMap((r) => (r.ok && r.value.family === v ? [r.value] : []));
+    if (a.from && from.length === 0) return; // no source of this family: nothing to allow
+    if (from.length > 0) rule.push(match(SADDR(v), oneOrSet(collapsePrefixes(from).map((p) => prefixElement(p) as Expr))));
+    rule.push(ctState("new"), counted({
+      logId: a.id, ruleId: a.id, source: "policy", path: `inbound.allow[${i}]`, category: "inbound", severity: "low",
+      action: "accept", direction: "inbound",
+      title: { ja: `外部からの許可された接続 (${a.protocol}/${a.port})`, en: `Allowed inbound connection (${a.protocol}/${a.port})` },
+    }), ACCEPT);
+    forward.push(rule);
+  });
+  forward.push(...scanRules());
+  forward.push([fromWan, ctState("new"), logged({
+    logId: "sys-inbound", ruleId: "sys-inbound", source: "system", path: "inbound.default",
+    category: "inbound", severity: "low", action: "drop", direction: "inbound",
+    title: { ja: "外部からの不正な接続の試みを遮断", en: "Unsolicited connection from the internet blocked" },
+  })]);
+
+  // ---- input: the box itself ----------------------------------------------------------------
+  const input: Stmt[][] = [];
+  input.push([match({ meta: { key: "iifname" } }, "lo"), ACCEPT]);
+  input.push([ctState("invalid"), DROP]);
+  input.push(...bannedRules());
+  input.push([ctState("established", "related"), ACCEPT]);
+  input.push([l4("ipv6-icmp"), icmpv6Nd, ACCEPT]);
+  if (!bridge) {
+    // Router mode: the box is a DHCP client on the WAN side.
+    input.push([fromWan, l4("udp"), sport("udp", 67), dport("udp", 68), ACCEPT]);
+    input.push([fromWan, l4("udp"), sport("udp", 547), dport("udp", 546), ACCEPT]);
+  }
+  input.push([fromLan, l4("tcp"), dport("tcp", oneOrSet(device.management.ports)), ACCEPT]);
+  input.push([fromLan, l4(["tcp", "udp"]), dport("th", oneOrSet([53, device.dnsPort])), ACCEPT]);
+  input.push([fromLan, l4("icmp"), match({ payload: { protocol: "icmp", field: "type" } }, "echo-request"), ACCEPT]);
+  input.push([fromLan, l4("ipv6-icmp"), match({ payload: { protocol: "icmpv6", field: "type" } }, "echo-request"), ACCEPT]);
+  if (!bridge) input.push([fromLan, l4("udp"), dport("udp", oneOrSet([67, 547])), ACCEPT]);
+  input.push(...scanRules());
+  input.push([fromWan, ctState("new"), logged({
+    logId: "sys-box-inbound", ruleId: "sys-box-inbound", source: "system", path: "inbound.default",
+    category: "inbound", severity: "low", action: "drop", direction: "inbound",
+    title: { ja: "本機への外部からの接続の試みを遮断", en: "Connection attempt to the box from the internet blocked" },
+  })]);
+  // LAN hosts asking for a port the box does not serve get a reset, not a hang.
+  input.push([fromLan, l4("tcp"), { reject: { type: "tcp reset" } }]);
+
+  // ---- assemble ---------------------------------------------------------------------------
+  const tables: { family: Family; name: string }[] = [];
+  if (bridge) {
+    tables.push({ family: BRIDGE, name: TABLE });
+    commands.push({ add: { table: { family: BRIDGE, name: TABLE } } });
+    commands.push({ add: { chain: { family: BRIDGE, table: TABLE, name: "pre", type: "filter", hook: "prerouting", prio: -200, policy: "accept" } } });
+    // Carry the physical port into the inet hooks (which only see br0).
+    const mark = (ifname: string, value: number): Rule => ({
+      family: BRIDGE, table: TABLE, chain: "pre",
+      expr: [match({ meta: { key: "iifname" } }, ifname), { mangle: { key: { meta: { key: "mark" } }, value } }],
+    });
+    commands.push({ add: { rule: mark(device.interfaces.wan, MARK_WAN) } });
+    commands.push({ add: { rule: mark(device.interfaces.lan, MARK_LAN) } });
+  }
+  tables.push({ family: INET, name: TABLE });
+  commands.push({ add: { table: { family: INET, name: TABLE } } });
+  for (const name of [...counters].sort()) commands.push({ add: { counter: { family: INET, table: TABLE, name } } });
+  for (const s of sets) commands.push({ add: { set: s } });
+  const base = (name: string, hook: Chain["hook"], type: Chain["type"], prio: number, policy: "accept" | "drop"): Chain =>
+    ({ family: INET, table: TABLE, name, type, hook, prio, policy });
+  const chains: { chain: Chain; rules: Stmt[][] }[] = [
+    ...logChains,
+    { chain: base("forward", "forward", "filter", 0, "drop"), rules: forward },
+    { chain: base("input", "input", "filter", 0, "drop"), rules: input },
+  ];
+  if (!bridge) {
+    const pre: Stmt[][] = [];
+    for (const a of policy.inbound.allow) {
+      const to = parsePrefix(a.to);
+      if (!to.ok || to.value.family !== 4) continue; // IPv6 is routed, not translated
+      pre.push([fromWan, l4(a.protocol), dport(a.protocol, a.externalPort ?? a.port),
+        { dnat: { family: "ip", addr: formatPrefix(to.value), port: a.port } }]);
+    }
+    const lan4 = device.lanPrefixes.map(parsePrefix).flatMap((r) => (r.ok && r.value.family === 4 ? [r.value] : []));
+    const post: Stmt[][] = lan4.length === 0 ? [] : [[
+      match({ meta: { key: "oifname" } }, device.interfaces.wan),
+      match(SADDR(4), oneOrSet(collapsePrefixes(lan4).map((p) => prefixElement(p) as Expr))),
+      { masquerade: null },
+    ]];
+    chains.push({ chain: base("prerouting", "prerouting", "nat", -100, "accept"), rules: pre });
+    chains.push({ chain: base("postrouting", "postrouting", "nat", 100, "accept"), rules: post });
+  }
+  for (const c of chains) commands.push({ add: { chain: c.chain } });
+  for (const c of chains) {
+    for (const expr of c.rules) commands.push({ add: { rule: { family: INET, table: TABLE, chain: c.chain.name, expr } } });
+  }
+  return { commands, tables, elementSets, meta, policy: { id: policy.id, serial: policy.serial } };
+}
+
+/**
+ * The firewall4 way of replacing tables atomically: `add` (a no-op when the table exists,
+ * so the `delete` cannot fail), `delete`, then the new contents, all in one transaction.
+ * Both Sekisho tables are always deleted, so switching mode leaves no stale bridge table.
+ */
+export function buildReplaceBatch(compiled: CompiledRuleset, extra: readonly Command[] = []): Command[] {
+  const out: Command[] = [];
+  for (const family of [BRIDGE, INET]) {
+    out.push({ add: { table: { family, name: TABLE } } });
+    out.push({ delete: { table: { family, name: TABLE } } });
+  }
+  out.push(...compiled.commands, ...extra);
+  return out;
+}

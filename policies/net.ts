@@ -1,0 +1,150 @@
+/**
+ * IP address and prefix values, parsed once at the edge and kept in canonical text form
+ * (dotted quad; RFC 5952 for IPv6, which is also how nft prints them), so that a policy's
+ * blocklist and nft's listing of a set compare as plain strings.
+ */
+
+export type IpFamily = 4 | 6;
+
+/** A parsed prefix: `bits` is the address as a bigint, `len` the prefix length. */
+export type Prefix = { family: IpFamily; bits: bigint; len: number };
+
+const V4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Parses an IPv4 address to its 32-bit value, or undefined. */
+export function parseIpv4(text: string): number | undefined {
+  if (!V4_RE.test(text)) return undefined;
+  let v = 0;
+  for (const part of text.split(".")) v = v * 256 + Number(part);
+  return v;
+}
+
+/** Parses an IPv6 address (any valid text form, incl. embedded IPv4) to a bigint, or undefined. */
+export function parseIpv6(text: string): bigint | undefined {
+  if (text.length < 2 || text.length > 45 || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  let head = text;
+  let tailV4: number | undefined;
+  const lastColon = text.lastIndexOf(":");
+  if (text.includes(".")) {
+    tailV4 = parseIpv4(text.slice(lastColon + 1));
+    if (tailV4 === undefined) return undefined;
+    head = `${text.slice(0, lastColon + 1)}0:0`;
+  }
+  const dbl = head.indexOf("::");
+  if (dbl !== -1 && head.indexOf("::", dbl + 1) !== -1) return undefined;
+  const parseGroups = (s: string): number[] | undefined => {
+    if (s === "") return [];
+    const out: number[] = [];
+    for (const g of s.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  let groups: number[];
+  if (dbl === -1) {
+    const g = parseGroups(head);
+    if (!g || g.length !== 8) return undefined;
+    groups = g;
+  } else {
+    const left = parseGroups(head.slice(0, dbl));
+    const right = parseGroups(head.slice(dbl + 2));
+    if (!left || !right || left.length + right.length > 7) return undefined;
+    groups = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  if (tailV4 !== undefined) v = (v & ~0xffffffffn) | BigInt(tailV4);
+  return v;
+}
+
+/** Formats a 32-bit value as a dotted quad. */
+export function formatIpv4(v: number): string {
+  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+/** Formats an IPv6 value in RFC 5952 canonical form (lower case, longest zero run as ::). */
+export function formatIpv6(v: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  let bestStart = -1;
+  let bestLen = 1; // a single zero group is not compressed (RFC 5952 4.2.2)
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart === -1) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+/** Parses "addr" or "addr/len" of either family. Host bits must be zero. */
+export function parsePrefix(text: string): { ok: true; value: Prefix } | { ok: false; error: string } {
+  const slash = text.indexOf("/");
+  const addrText = slash === -1 ? text : text.slice(0, slash);
+  const lenText = slash === -1 ? undefined : text.slice(slash + 1);
+  let family: IpFamily;
+  let bits: bigint;
+  const v4 = parseIpv4(addrText);
+  if (v4 !== undefined) {
+    family = 4;
+    bits = BigInt(v4);
+  } else {
+    const v6 = parseIpv6(addrText);
+    if (v6 === undefined) return { ok: false, error: `not an IPv4 or IPv6 address: ${JSON.stringify(addrText)}` };
+    family = 6;
+    bits = v6;
+  }
+  const max = family === 4 ? 32 : 128;
+  let len = max;
+  if (lenText !== undefined) {
+    if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
+      return { ok: false, error: `prefix length must be 0..${max}: ${JSON.stringify(text)}` };
+    }
+    len = Number(lenText);
+  }
+  const hostMask = (1n << BigInt(max - len)) - 1n;
+  if ((bits & hostMask) !== 0n) {
+    return { ok: false, error: `host bits set in ${JSON.stringify(text)} (did you mean ${formatPrefix({ family, bits: bits & ~hostMask, len })}?)` };
+  }
+  return { ok: true, value: { family, bits, len } };
+}
+
+/** Canonical text of an address (no length) when it is a host prefix, else "addr/len". */
+export function formatPrefix(p: Prefix): string {
+  const max = p.family === 4 ? 32 : 128;
+  const addr = p.family === 4 ? formatIpv4(Number(p.bits)) : formatIpv6(p.bits);
+  return p.len === max ? addr : `${addr}/${p.len}`;
+}
+
+export function isHost(p: Prefix): boolean {
+  return p.len === (p.family === 4 ? 32 : 128);
+}
+
+/** Whether `outer` contains `inner` (same family). */
+export function containsPrefix(outer: Prefix, inner: Prefix): boolean {
+  if (outer.family !== inner.family || outer.len > inner.len) return false;
+  const max = outer.family === 4 ? 32 : 128;
+  const shift = BigInt(max - outer.len);
+  return (outer.bits >> shift) === (inner.bits >> shift);
+}
+
+/**
+ * Collapses prefixes of one family: sorted by address, duplicates and prefixes covered by a
+ * shorter one removed. nft rejects overlapping elements in an interval set, and a host that
+ * a blocked prefix already covers needs no hash-set entry either.
+ */
+export function collapsePrefixes(prefixes: readonly Prefix[]): Prefix[] {
+  const sorted = [...prefixes].sort((a, b) =>
+    a.family !== b.family ? a.family - b.family : a.bits < b.bits ? -1 : a.bits > b.bits ? 1 : a.len - b.len);
+  const out: Prefix[] = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    if (last && containsPrefix(last, p)) continue;
+    out.push(p);
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { collapsePrefixes, formatIpv6, formatPrefix, parseIpv4, parseIpv6, parsePrefix } from "../../policies/net.ts";
+
+describe("IP parsing and canonical text", () => {
+  it("formats IPv6 as RFC 5952 says", () => {
+    const cases: [string, string][] = [
+      ["2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"],
+      ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"], // first of two equal runs
+      ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"], // a single 0 group stays
+      ["::", "::"],
+      ["::1", "::1"],
+      ["2001:DB8::A", "2001:db8::a"],
+      ["::ffff:192.0.2.1", "::ffff:c000:201"],
+      ["fe80::", "fe80::"],
+    ];
+    for (const [input, want] of cases) expect(formatIpv6(parseIpv6(input)!), input).toBe(want);
+  });
+
+  it("rejects what is not an address", () => {
+    for (const s of ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", "g::1", " 1.2.3.4"]) {
+      expect(parseIpv4(s) === undefined && parseIpv6(s) === undefined, s).toBe(true);
+    }
+  });
+
+  it("round-trips any IPv4 and IPv6 value", () => {
+    fc.assert(fc.property(fc.ipV4(), (s) => formatPrefix({ family: 4, bits: BigInt(parseIpv4(s)!), len: 32 }) === s));
+    fc.assert(fc.property(fc.ipV6(), (s) => {
+      const v = parseIpv6(s);
+      return v !== undefined && parseIpv6(formatIpv6(v)) === v;
+    }));
+  });
+
+  it("collapses covered and duplicate prefixes, whatever the input order", () => {
+    const input = ["203.0.113.5", "203.0.113.0/24", "10.0.0.0/8", "10.1.0.0/16", "203.0.113.0/24", "2001:db8::1", "2001:db8::/32", "198.51.100.1"];
+    const parse = (xs: string[]) => xs.map((x) => { const r = parsePrefix(x); if (!r.ok) throw new Error(r.error); return r.value; });
+    const want = ["10.0.0.0/8", "198.51.100.1", "203.0.113.0/24", "2001:db8::/32"];
+    expect(collapsePrefixes(parse(input)).map(formatPrefix)).toEqual(want);
+    fc.assert(fc.property(fc.shuffledSubarray(input, { minLength: input.length }), (shuffled) => {
+      expect(collapsePrefixes(parse(shuffled)).map(formatPrefix)).toEqual(want);
+    }));
+  });
+});
