@@ -10,6 +10,7 @@
  *   deno run --allow-run=nft --allow-read=/etc/sekisho,/var/lib/sekisho,/run/sekisho \
  *            --allow-write=/var/lib/sekisho,/run/sekisho firmware/main.ts run
  */
+import { writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -21,6 +22,7 @@ import { Nft } from "./nftables/driver.ts";
 import { buildReplaceBatch, compileRuleset, TABLE } from "./ruleset/compile.ts";
 
 const DEFAULT_DEVICE = "/etc/sekisho/device.json";
+const WATCHDOG_MS = 5_000;
 
 class UsageError extends Error {}
 /** An expected failure with a message for the operator; exit code 1, no stack trace. */
@@ -77,8 +79,9 @@ function services(device: Device) {
   return { nft, enforcer };
 }
 
+/** Synchronous, so a line written just before exit is never lost. */
 function log(msg: string): void {
-  process.stderr.write(`sekisho: ${msg}\n`);
+  writeSync(2, `sekisho: ${msg}\n`);
 }
 
 async function cmdCompile(device: Device, policy: Policy, withMeta: boolean): Promise<void> {
@@ -126,7 +129,7 @@ async function cmdStatus(device: Device, json: boolean): Promise<number> {
  * SIGTERM/SIGINT stop cleanly.
  */
 async function cmdRun(device: Device, policyPath: string | undefined): Promise<number> {
-  const { enforcer } = services(device);
+  const { nft, enforcer } = services(device);
   const boot = await enforcer.applyLastKnownGood();
   if (boot.ok) log(`boot: last-known-good ${describe(boot)}`);
   else {
@@ -150,15 +153,33 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
 
   return await new Promise<number>((resolve) => {
     let busy = Promise.resolve();
+    const reload = () => {
+      busy = busy.then(applyPolicy).catch((e: unknown) => log(`reload failed: ${(e as Error).message}`));
+    };
     const stop = (signal: string) => {
       log(`${signal}: stopping`);
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      process.off("SIGHUP", reload);
+      clearInterval(watchdog);
+      // Let a reload in progress finish: the kernel and the LKG always agree.
       void busy.then(() => resolve(0));
     };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGHUP", () => {
-      busy = busy.then(applyPolicy).catch((e: unknown) => log(`reload failed: ${(e as Error).message}`));
-    });
+    // Watchdog: if something removed the table (an `nft flush ruleset` by hand, another
+    // tool), put the last-known-good back. It also keeps the event loop alive: signal
+    // listeners alone do not, under Deno.
+    const watchdog = setInterval(() => {
+      busy = busy.then(async () => {
+        if (await nft.tableExists("inet", TABLE)) return;
+        log(`watchdog: table inet ${TABLE} is gone; restoring the last-known-good`);
+        log(describe(await enforcer.applyLastKnownGood()));
+      }).catch((e: unknown) => log(`watchdog failed: ${(e as Error).message}`));
+    }, WATCHDOG_MS);
+    const onTerm = () => stop("SIGTERM");
+    const onInt = () => stop("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+    process.on("SIGHUP", reload);
   });
 }
 
@@ -196,19 +217,22 @@ export async function main(argv: string[]): Promise<number> {
 const USAGE = `usage: sekisho <run|compile|apply|status> [--device FILE] [--policy FILE] [--json] [--meta]`;
 
 if (import.meta.main) {
+  // exitCode, not exit(): the process ends once stdout (megabytes for `compile`) is flushed.
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+    },
     (e: unknown) => {
       if (e instanceof UsageError) {
         process.stderr.write(`${e.message ? `${e.message}\n` : ""}${USAGE}\n`);
-        process.exit(2);
+        process.exitCode = 2;
+      } else if (e instanceof CliFailure || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+        process.stderr.write(`sekisho: ${(e as Error).message}\n`);
+        process.exitCode = e instanceof CliFailure ? 1 : 2;
+      } else {
+        process.stderr.write(`sekisho: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
+        process.exitCode = 70;
       }
-      if (e instanceof CliFailure || (e instanceof TypeError && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) {
-        process.stderr.write(`sekisho: ${e.message}\n`);
-        process.exit(e instanceof CliFailure ? 1 : 2);
-      }
-      process.stderr.write(`sekisho: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
-      process.exit(70);
     },
   );
 }

@@ -177,6 +177,8 @@ function required<T>(value: T | undefined, what: string, output: string): T {
  * Runs a program (argument array, no shell) and collects all of its output: no maxBuffer
  * cap, since a listing of 100k elements is megabytes.
  */
+const NFT_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" };
+
 function runProcess(argv: readonly string[]): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const [file, ...args] = argv;
@@ -184,7 +186,9 @@ function runProcess(argv: readonly string[]): Promise<ProcessResult> {
       reject(new Error("empty argv"));
       return;
     }
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // A fixed environment: nft's messages stay in English whatever the box's locale, and
+    // Deno needs no --allow-env to start it (it would otherwise read and copy ours).
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: NFT_ENV });
     const stdout: Uint8Array[] = [];
     const stderr: Uint8Array[] = [];
     child.stdout.on("data", (chunk: Uint8Array) => stdout.push(chunk));
