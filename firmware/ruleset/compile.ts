@@ -286,9 +286,15 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     // Only ICMPv6 neighbour discovery / MLD are untracked (bridged IPv6 keeps working).
     forward.push([ctState("untracked"), ACCEPT]);
     // The broadband router is the LAN's DHCP server: its offers are broadcasts that
-    // conntrack cannot tie to the request, so they are new flows from the WAN side.
-    forward.push([fromWan, l4("udp"), sport("udp", 67), dport("udp", 68), ACCEPT]);
-    forward.push([fromWan, l4("udp"), sport("udp", 547), dport("udp", 546), ACCEPT]);
+    // conntrack cannot tie to the request, so they are new flows from the WAN side. Only
+    // from the LAN's own prefix (the router's LAN address) or link-local (DHCPv6): the
+    // internet beyond the router cannot use source port 67 to reach office PCs.
+    const lan4 = device.lanPrefixes.map(parsePrefix).flatMap((r) => (r.ok && r.value.family === 4 ? [r.value] : []));
+    if (lan4.length > 0) {
+      forward.push([fromWan, match(SADDR(4), oneOrSet(collapsePrefixes(lan4).map((p) => prefixElement(p) as Expr))),
+        l4("udp"), sport("udp", 67), dport("udp", 68), ACCEPT]);
+    }
+    forward.push([fromWan, match(SADDR(6), { prefix: { addr: "fe80::", len: 10 } }), l4("udp"), sport("udp", 547), dport("udp", 546), ACCEPT]);
   }
   // Risky outbound ports.
   policy.outbound.block.forEach((b, i) => {

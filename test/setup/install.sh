@@ -29,8 +29,12 @@ if (( ${#miss[@]} )); then
   rm -f "$log"
 fi
 
-# npm ci when node_modules is missing or older than the lock file.
+# Install from the lock file when node_modules is missing or older than it. `npm install`,
+# not `npm ci`: the registry reachable here serves only this platform's build of the deno
+# package (@deno/linux-x64-glibc), so the lock file cannot list the other platforms'
+# optional builds, and `npm ci` refuses a lock file without them. `npm install` installs
+# exactly the locked versions all the same.
 if [[ ! -e node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "install: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "install: npm install (locked versions)"
+  npm install --no-audit --no-fund --loglevel=error
 fi

@@ -81,6 +81,8 @@ describe("compileRuleset (pure)", () => {
     const bridge = JSON.stringify(compileRuleset(labPolicy(), deviceOf("bridge")).commands);
     const router = JSON.stringify(compileRuleset(labPolicy(), deviceOf("router")).commands);
     expect(bridge).toContain('"family":"bridge"');
+    // DHCP offers from the office router are let through, but only from the LAN's prefix.
+    expect(bridge).toContain('{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":{"prefix":{"addr":"192.0.2.0","len":24}}}},{"match":{"op":"==","left":{"meta":{"key":"l4proto"}},"right":"udp"}},{"match":{"op":"==","left":{"payload":{"protocol":"udp","field":"sport"}},"right":67}}');
     expect(bridge).not.toContain("masquerade");
     expect(router).not.toContain('"family":"bridge"');
     expect(router).toContain('{"masquerade":null}');
