@@ -9,8 +9,18 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**", "test/bench/**", "node_modules/**"],
+          exclude: ["test/e2e/**", "test/bench/**", "node_modules/**", "**/fuzz.test.ts"],
           testTimeout: 30_000,
+        },
+      },
+      {
+        // Fuzzing of everything that parses bytes from the network: FUZZ_RUNS cases per
+        // property (npm test sets 100000).
+        test: {
+          name: "fuzz",
+          include: ["test/**/fuzz.test.ts"],
+          exclude: ["node_modules/**"],
+          testTimeout: 600_000,
         },
       },
       {

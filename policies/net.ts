@@ -9,14 +9,38 @@ export type IpFamily = 4 | 6;
 /** A parsed prefix: `bits` is the address as a bigint, `len` the prefix length. */
 export type Prefix = { family: IpFamily; bits: bigint; len: number };
 
-const V4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** Parses an IPv4 address to its 32-bit value, or undefined. */
+/**
+ * Parses an IPv4 address to its 32-bit value, or undefined. Strict dotted quad: four
+ * decimal octets, no leading zeros (which some parsers read as octal). A char-code loop,
+ * not a regex: blocklists have hundreds of thousands of entries.
+ */
 export function parseIpv4(text: string): number | undefined {
-  if (!V4_RE.test(text)) return undefined;
-  let v = 0;
-  for (const part of text.split(".")) v = v * 256 + Number(part);
-  return v;
+  return parseIpv4Range(text, 0, text.length);
+}
+
+function parseIpv4Range(text: string, from: number, to: number): number | undefined {
+  let value = 0;
+  let octets = 0;
+  let i = from;
+  while (octets < 4) {
+    const start = i;
+    let octet = 0;
+    while (i < to) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      octet = octet * 10 + (c - 48);
+      i++;
+    }
+    const digits = i - start;
+    if (digits === 0 || digits > 3 || octet > 255 || (digits > 1 && text.charCodeAt(start) === 48)) return undefined;
+    value = value * 256 + octet;
+    octets++;
+    if (octets < 4) {
+      if (i >= to || text.charCodeAt(i) !== 46) return undefined;
+      i++;
+    }
+  }
+  return i === to ? value : undefined;
 }
 
 /** Parses an IPv6 address (any valid text form, incl. embedded IPv4) to a bigint, or undefined. */
@@ -147,4 +171,61 @@ export function collapsePrefixes(prefixes: readonly Prefix[]): Prefix[] {
     out.push(p);
   }
   return out;
+}
+
+/** A blocklist's entries split the way nft stores them best, each part sorted and canonical. */
+export type AddressList = { hosts4: string[]; nets4: Prefix[]; hosts6: string[]; nets6: Prefix[] };
+
+/**
+ * Splits address/prefix texts into single hosts and prefixes per family, with duplicates and
+ * entries covered by a listed prefix removed. IPv4 (almost all of a C&C feed) takes a path
+ * on plain numbers and typed-array sorts; IPv6 goes through `collapsePrefixes`. Entries that
+ * do not parse are skipped: the schema has rejected them before this is called.
+ */
+export function splitAddressList(entries: readonly string[]): AddressList {
+  const hosts: number[] = [];
+  const nets: { start: number; end: number; len: number }[] = [];
+  const v6: Prefix[] = [];
+  for (const e of entries) {
+    const slash = e.indexOf("/");
+    const v = parseIpv4Range(e, 0, slash === -1 ? e.length : slash);
+    if (v !== undefined) {
+      if (slash === -1) { hosts.push(v); continue; }
+      const lenText = e.slice(slash + 1);
+      const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : -1;
+      if (len < 0 || len > 32) continue;
+      const size = 2 ** (32 - len);
+      if (v % size !== 0) continue; // host bits set: not a valid prefix
+      if (len === 32) hosts.push(v);
+      else nets.push({ start: v, end: v + size - 1, len });
+      continue;
+    }
+    const r = parsePrefix(e);
+    if (r.ok && r.value.family === 6) v6.push(r.value);
+  }
+  nets.sort((a, b) => a.start - b.start || a.len - b.len);
+  const keptNets: typeof nets = [];
+  for (const n of nets) {
+    const last = keptNets[keptNets.length - 1];
+    if (last && n.start >= last.start && n.end <= last.end) continue; // CIDRs nest or are disjoint
+    keptNets.push(n);
+  }
+  const sorted = Float64Array.from(hosts).sort();
+  const hosts4: string[] = [];
+  let j = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const h = sorted[i]!;
+    if (i > 0 && h === sorted[i - 1]) continue;
+    while (j < keptNets.length && keptNets[j]!.end < h) j++;
+    const net = keptNets[j];
+    if (net && net.start <= h && h <= net.end) continue;
+    hosts4.push(formatIpv4(h));
+  }
+  const collapsed6 = collapsePrefixes(v6);
+  return {
+    hosts4,
+    nets4: keptNets.map((n) => ({ family: 4, bits: BigInt(n.start), len: n.len })),
+    hosts6: collapsed6.filter(isHost).map(formatPrefix),
+    nets6: collapsed6.filter((p) => !isHost(p)),
+  };
 }

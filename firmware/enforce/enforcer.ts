@@ -91,6 +91,8 @@ export class Enforcer {
   readonly #nft: Nft;
   readonly #dataDir: string;
   readonly #now: () => Date;
+  /** The LKG as last read or written: the enforcer is its only writer, so a 5 MB file is parsed once. */
+  #lkg: LkgRecord | undefined;
 
   constructor(opts: EnforcerOptions) {
     this.#nft = opts.nft;
@@ -100,6 +102,11 @@ export class Enforcer {
 
   /** The LKG on disk, or undefined when there is none (first boot). A corrupt file is an error. */
   async readLastKnownGood(): Promise<LkgRecord | undefined> {
+    return this.#lkg ?? (await this.#readLastKnownGoodFile());
+  }
+
+  /** The LKG as it is on disk now (the boot path trusts nothing in memory). */
+  async #readLastKnownGoodFile(): Promise<LkgRecord | undefined> {
     let text: string;
     try {
       text = await readFile(lkgPath(this.#dataDir), "utf8");
@@ -109,6 +116,7 @@ export class Enforcer {
     }
     const rec = JSON.parse(text) as LkgRecord;
     if (rec.format !== 1 || !Array.isArray(rec.batch)) throw new Error(`${lkgPath(this.#dataDir)}: not a last-known-good record`);
+    this.#lkg = rec;
     return rec;
   }
 
@@ -124,12 +132,21 @@ export class Enforcer {
     const done = (kind: "replace" | "diff" | "unchanged", added: number, deleted: number): ApplyOutcome =>
       ({ ok: true, kind, added, deleted, ms: Math.round(performance.now() - t0), policy: compiled.policy });
 
-    if (lkg && lkg.structure === structure && (await this.#nft.tableExists("inet", TABLE))) {
+    // Same structure: element diffs. If the table is not there (or its sets drifted), nft
+    // refuses the diff and we fall through to a full replace.
+    if (lkg && lkg.structure === structure) {
       const diff = buildElementDiff(lkg.elementSets, compiled.elementSets);
       try {
-        if (diff.commands.length > 0) await this.#nft.apply(diff.commands);
-        await this.#save(compiled, structure);
-        return done(diff.commands.length > 0 ? "diff" : "unchanged", diff.added, diff.deleted);
+        if (diff.commands.length > 0) {
+          await this.#nft.apply(diff.commands);
+          await this.#save(compiled, structure);
+          return done("diff", diff.added, diff.deleted);
+        }
+        // Nothing to change, as long as the table is really there.
+        if (await this.#nft.tableExists("inet", TABLE)) {
+          await this.#save(compiled, structure);
+          return done("unchanged", 0, 0);
+        }
       } catch (e) {
         if (!(e instanceof NftError)) throw e;
         // The kernel's sets drifted from the LKG (someone edited them): fall through to a
@@ -151,7 +168,7 @@ export class Enforcer {
     const t0 = performance.now();
     let lkg: LkgRecord | undefined;
     try {
-      lkg = await this.readLastKnownGood();
+      lkg = await this.#readLastKnownGoodFile();
     } catch (e) {
       return { ok: false, error: `last-known-good unreadable: ${(e as Error).message}` };
     }
@@ -167,13 +184,13 @@ export class Enforcer {
   /** Bans survive a table replace: re-add what the current ban sets hold. */
   async #banReseed(): Promise<Command[]> {
     const out: Command[] = [];
-    if (!(await this.#nft.tableExists("inet", TABLE))) return out;
     for (const name of ["banned_v4", "banned_v6"]) {
       try {
         const elem = await this.#nft.listSetElements("inet", TABLE, name);
         if (elem.length > 0) out.push({ add: { element: { family: "inet", table: TABLE, name, elem } } });
       } catch (e) {
-        if (!(e instanceof NftError)) throw e; // the set did not exist in the old ruleset: nothing to carry
+        // No table (first apply, after a reboot) or no such set in the old ruleset: nothing to carry.
+        if (!(e instanceof NftError)) throw e;
       }
     }
     return out;
@@ -190,6 +207,7 @@ export class Enforcer {
       batch: buildReplaceBatch(compiled),
     };
     await writeFileAtomic(lkgPath(this.#dataDir), JSON.stringify(rec));
+    this.#lkg = rec;
   }
 }
 

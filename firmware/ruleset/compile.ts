@@ -18,7 +18,7 @@
  * internet cannot flood the log pipeline.
  */
 import type { Device } from "../../policies/device.ts";
-import { collapsePrefixes, formatPrefix, isHost, parsePrefix, type Prefix } from "../../policies/net.ts";
+import { collapsePrefixes, formatPrefix, parsePrefix, splitAddressList, type Prefix } from "../../policies/net.ts";
 import type { Blocklist, BlocklistCategory, Policy } from "../../policies/schema.ts";
 import type {
   Chain, Command, Expr, Family, NamedSet, Rule, SetElement, SetKeyType, Stmt,
@@ -157,20 +157,14 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   type ListSets = { list: Blocklist; index: number; hosts: Record<Ip, string>; nets: Record<Ip, string> };
   const lists: ListSets[] = policy.blocklists.map((list, index) => {
     const base = `bl_${objectName(list.id)}`;
-    const parsed: Prefix[] = [];
-    for (const e of list.entries) {
-      const r = parsePrefix(e);
-      if (r.ok) parsed.push(r.value); // the schema has rejected anything else
-    }
-    const collapsed = collapsePrefixes(parsed);
+    const split = splitAddressList(list.entries);
     for (const v of [4, 6] as const) {
-      const ofFamily = collapsed.filter((p) => p.family === v);
       const type: SetKeyType = v === 4 ? "ipv4_addr" : "ipv6_addr";
-      const hosts = ofFamily.filter(isHost).map(formatPrefix);
+      const hosts = v === 4 ? split.hosts4 : split.hosts6;
       const hostSet = { family: INET, table: TABLE, name: `${base}_v${v}`, type, elements: hosts } as ElementSet;
       elementSets.push(hostSet);
       addSet({ name: hostSet.name, type, elem: hosts });
-      const nets = ofFamily.filter((p) => !isHost(p)).map(prefixElement);
+      const nets = (v === 4 ? split.nets4 : split.nets6).map(prefixElement);
       addSet({ name: `${base}_n${v}`, type, flags: ["interval"], elem: nets });
     }
     return {

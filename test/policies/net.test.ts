@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { collapsePrefixes, formatIpv6, formatPrefix, parseIpv4, parseIpv6, parsePrefix } from "../../policies/net.ts";
+import { collapsePrefixes, formatIpv6, formatPrefix, parseIpv4, parseIpv6, parsePrefix, splitAddressList } from "../../policies/net.ts";
 
 describe("IP parsing and canonical text", () => {
   it("formats IPv6 as RFC 5952 says", () => {
@@ -39,5 +39,37 @@ describe("IP parsing and canonical text", () => {
     fc.assert(fc.property(fc.shuffledSubarray(input, { minLength: input.length }), (shuffled) => {
       expect(collapsePrefixes(parse(shuffled)).map(formatPrefix)).toEqual(want);
     }));
+  });
+});
+
+describe("splitAddressList (the compiler's fast path)", () => {
+  /** The reference: the general, bigint-based collapse. */
+  const reference = (entries: string[]) => {
+    const parsed = entries.map(parsePrefix).flatMap((r) => (r.ok ? [r.value] : []));
+    const c = collapsePrefixes(parsed);
+    const host = (p: { family: number; len: number }) => p.len === (p.family === 4 ? 32 : 128);
+    return {
+      hosts4: c.filter((p) => p.family === 4 && host(p)).map(formatPrefix),
+      nets4: c.filter((p) => p.family === 4 && !host(p)).map(formatPrefix),
+      hosts6: c.filter((p) => p.family === 6 && host(p)).map(formatPrefix),
+      nets6: c.filter((p) => p.family === 6 && !host(p)).map(formatPrefix),
+    };
+  };
+  // Small address spaces so that duplicates and nesting happen often.
+  const v4 = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }))
+    .map(([a, b]) => `10.${a}.${b >> 4}.${b}`);
+  const net4 = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 8, max: 32 })).map(([a, len]) => {
+    const bits = (10 * 2 ** 24 + a * 2 ** 16) >>> 0;
+    const size = 2 ** (32 - len);
+    return formatPrefix({ family: 4, bits: BigInt(Math.floor(bits / size) * size), len });
+  });
+  const v6 = fc.integer({ min: 0, max: 20 }).map((n) => `2001:db8::${n.toString(16)}`);
+  const junk = fc.constantFrom("10.0.0.1/33", "10.0.0.1/24", "010.0.0.1", "1.2.3", "", "x");
+
+  it("gives exactly what the general collapse gives, for any mix of entries", () => {
+    fc.assert(fc.property(fc.array(fc.oneof(v4, net4, v6, junk), { maxLength: 200 }), (entries) => {
+      const got = splitAddressList(entries);
+      expect({ ...got, nets4: got.nets4.map(formatPrefix), nets6: got.nets6.map(formatPrefix) }).toEqual(reference(entries));
+    }), { numRuns: 500 });
   });
 });

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 declare -A want=([nft]=nftables [ip]=iproute2 [nmap]=nmap [curl]=curl [dig]=bind9-dnsutils
-                 [ulogd]=ulogd2 [iperf3]=iperf3 [python3]=python3 [dnsmasq]=dnsmasq-base)
+                 [ulogd]=ulogd2 [iperf3]=iperf3 [python3]=python3 [dnsmasq]=dnsmasq-base
+                 [rsyslogd]=rsyslog)
 miss=()
 for c in "${!want[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("${want[$c]}"); done
 dpkg -s ulogd2-json >/dev/null 2>&1 || miss+=(ulogd2-json)   # ulogd's JSON output is its own .deb
@@ -15,7 +16,7 @@ dpkg -s ulogd2-json >/dev/null 2>&1 || miss+=(ulogd2-json)   # ulogd's JSON outp
 if (( ${#miss[@]} )); then
   [[ $(id -u) == 0 ]] || { echo "install: need root to install: ${miss[*]}" >&2; exit 1; }
   echo "install: Debian packages: ${miss[*]}"
-  # ulogd2's and iperf3's postinst would start daemons in the host namespace: forbid it.
+  # ulogd2's, iperf3's and rsyslog's postinst would start daemons in the host namespace: forbid it.
   guard=; if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
   fi

@@ -116,6 +116,14 @@ describe.skipIf(!root)("Enforcer against the real nft", () => {
     expect(await nft.listSetElements("inet", TABLE, "banned_v4")).toEqual(["203.0.113.66"]);
   });
 
+  it("re-applies an unchanged policy in full when the table has gone", async () => {
+    await enforcer.apply(compileRuleset(policyWith(["203.0.113.99"]), device));
+    expect(await enforcer.apply(compileRuleset(policyWith(["203.0.113.99"]), device))).toMatchObject({ ok: true, kind: "unchanged" });
+    nftIn("flush", "ruleset");
+    expect(await enforcer.apply(compileRuleset(policyWith(["203.0.113.99"]), device))).toMatchObject({ ok: true, kind: "replace" });
+    expect(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4")).toEqual(["203.0.113.99"]);
+  });
+
   it("falls back to a full replace when the kernel's set drifted from the last-known-good", async () => {
     await enforcer.apply(compileRuleset(policyWith(["203.0.113.99", "203.0.113.98"]), device));
     nftIn("delete", "element", "inet", TABLE, "bl_c2_feed_v4", "{ 203.0.113.98 }"); // someone edited the kernel
