@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**", "test/bench/**", "node_modules/**", "**/fuzz.test.ts"],
+          exclude: ["test/e2e/**", "test/bench/**", "node_modules/**", "**/*fuzz.test.ts"],
           testTimeout: 30_000,
         },
       },
@@ -18,7 +18,7 @@ export default defineConfig({
         // property (npm test sets 100000).
         test: {
           name: "fuzz",
-          include: ["test/**/fuzz.test.ts"],
+          include: ["test/**/*fuzz.test.ts"],
           exclude: ["node_modules/**"],
           testTimeout: 600_000,
         },

@@ -2,24 +2,37 @@
  * The exact Deno permissions the firmware runs with, in one place: the image's systemd unit,
  * the demo and the end-to-end tests all start it with these flags and no others.
  *
- * - run: only `nft` (the nftables driver).
- * - read: the config directory (device.json, policy) and the firmware's own data and run
+ * - run: `nft` (the ruleset), `ulogd` (NFLOG → the log receiver), `ip` (the neighbour table).
+ * - read: the firmware's own install directory (its migrations, and in node_modules the
+ *   libsql native binding and the OUI table), the config directory, and its data and run
  *   directories. Modules are loaded by Deno itself and need no read permission.
- * - write: the data directory (last-known-good ruleset) and the run directory (tmpfs: nft
- *   batch files).
- * - env: only NODE_V8_COVERAGE, which Deno's node:child_process reads when it starts a
- *   process (the driver passes nft a fixed environment, so nothing else is read).
+ * - write: the data directory (the database, the last-known-good ruleset) and the run
+ *   directory (tmpfs: nft batch files, ulogd's config, the DHCP snoop file).
+ * - net: bind the log receiver's UDP port (LAN syslog, and ulogd on loopback); send to the
+ *   syslog collector when one is configured.
+ * - ffi, sys: libsql's native binding (its loader asks the OS about CPUs and interfaces).
+ * - env: NODE_V8_COVERAGE, which Deno's node:child_process reads when it starts a process
+ *   (the children get fixed environments of their own), and LIBSQL_JS_DEV (libsql's loader).
  */
-export type PermissionPaths = { configDir: string; dataDir: string; runDir: string };
+export type PermissionPaths = { appDir: string; configDir: string; dataDir: string; runDir: string };
+export type PermissionNet = { syslogPort: number; collector?: { address: string; port: number } };
 
-export function denoPermissionFlags(p: PermissionPaths): string[] {
+export function denoPermissionFlags(p: PermissionPaths, net: PermissionNet): string[] {
+  const host = (a: string) => (a.includes(":") ? `[${a}]` : a);
+  const nets = [`0.0.0.0:${net.syslogPort}`, `[::]:${net.syslogPort}`];
+  if (net.collector) nets.push(`${host(net.collector.address)}:${net.collector.port}`, "0.0.0.0:0", "[::]:0");
   return [
-    "--allow-run=nft",
-    `--allow-read=${p.configDir},${p.dataDir},${p.runDir}`,
+    "--allow-run=nft,ulogd,ip",
+    `--allow-read=${p.appDir},${p.configDir},${p.dataDir},${p.runDir}`,
     `--allow-write=${p.dataDir},${p.runDir}`,
-    "--allow-env=NODE_V8_COVERAGE",
+    `--allow-net=${nets.join(",")}`,
+    "--allow-ffi",
+    "--allow-sys=cpus,networkInterfaces,hostname,osRelease",
+    "--allow-env=NODE_V8_COVERAGE,LIBSQL_JS_DEV",
   ];
 }
 
 /** The paths on the box (image/). */
-export const BOX_PATHS: PermissionPaths = { configDir: "/etc/sekisho", dataDir: "/var/lib/sekisho", runDir: "/run/sekisho" };
+export const BOX_PATHS: PermissionPaths = {
+  appDir: "/usr/lib/sekisho", configDir: "/etc/sekisho", dataDir: "/var/lib/sekisho", runDir: "/run/sekisho",
+};

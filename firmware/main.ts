@@ -5,21 +5,42 @@
  *   sekisho compile [--device FILE] [--policy FILE]   prints the nft JSON batch (nothing is applied)
  *   sekisho apply   [--device FILE]  --policy FILE    applies a policy once
  *   sekisho status  [--device FILE] [--json]          table present, policy id/serial, counters
+ *   sekisho events  [--json] [--limit N]              recent incidents and events
+ *   sekisho alerts  [--json] [--limit N] [--lang ja|en]  alerts with their plain-language text
+ *   sekisho devices [--json]                          the LAN's devices
  *
- * On the box it runs under Deno with exactly these permissions (README, "Running the firmware"):
- *   deno run --allow-run=nft --allow-read=/etc/sekisho,/var/lib/sekisho,/run/sekisho \
- *            --allow-write=/var/lib/sekisho,/run/sekisho firmware/main.ts run
+ * On the box it runs under Deno with exactly the permissions of firmware/deno-permissions.ts
+ * (README, "Running the firmware").
  */
 import { writeSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import baseline from "../policies/baseline.json" with { type: "json" };
 import { parseDevice, type Device } from "../policies/device.ts";
 import { formatProblems, parsePolicy, parsePolicyText, type Policy } from "../policies/schema.ts";
-import { Enforcer, type ApplyOutcome } from "./enforce/enforcer.ts";
+import { AlertEngine } from "./alerts/engine.ts";
+import { AlertService } from "./alerts/service.ts";
+import { AlertStore, applyAlertMigrations } from "./alerts/store.ts";
+import { renderAlertText } from "./alerts/texts.ts";
+import { Enforcer, writeFileAtomic, type ApplyOutcome } from "./enforce/enforcer.ts";
+import { lanNetworks } from "./events/classify.ts";
+import { recentEvents, recentIncidents } from "./events/queries.ts";
+import { applyEventMigrations } from "./events/store.ts";
+import { EventWriter } from "./events/writer.ts";
+import { buildLanScope } from "./inventory/observation.ts";
+import { readDevices } from "./inventory/inventory.ts";
+import { INVENTORY_MIGRATIONS, InventoryService } from "./inventory/service.ts";
+import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
+import { loadVendorTable } from "./inventory/vendor.ts";
+import { bindLogReceiver } from "./logs/receiver.ts";
+import { bindSyslogSender } from "./logs/syslog-sender.ts";
+import { buildUlogdConfig, startUlogd } from "./logs/ulogd.ts";
 import { Nft } from "./nftables/driver.ts";
 import { buildReplaceBatch, compileRuleset, TABLE } from "./ruleset/compile.ts";
+import type { RuleMetaMap } from "./ruleset/meta.ts";
+import { applyMigrations, closeDatabase, openDatabase, type Database } from "./store/database.ts";
 
 const DEFAULT_DEVICE = "/etc/sekisho/device.json";
 const WATCHDOG_MS = 5_000;
@@ -97,13 +118,88 @@ async function cmdApply(device: Device, policy: Policy): Promise<number> {
   return o.ok ? 0 : 1;
 }
 
+/** Fixed-width table for the terminal; every cell is already plain text. */
+function printTable(rows: Record<string, string | number>[], columns: string[]): void {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  process.stdout.write(`${[line(columns), ...rows.map((r) => line(columns.map((c) => String(r[c] ?? ""))))].join("\n")}\n`);
+}
+
+const jst = (ms: number) => new Date(ms).toLocaleString("ja-JP", { timeZone: "Asia/Tokyo", hour12: false });
+/** Text from the network (hostnames, syslog) shown in a terminal: no control sequences. */
+const plain = (s: string | null | undefined) => (s ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+
+async function cmdEvents(device: Device, json: boolean, limit: number): Promise<number> {
+  const database = await openStore(device);
+  try {
+    const incidents = await recentIncidents(database, { limit });
+    const events = await recentEvents(database, { limit });
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ incidents, events }, null, 1)}\n`);
+      return 0;
+    }
+    process.stdout.write("incidents:\n");
+    printTable(incidents.map((i) => ({
+      id: i.id, last: jst(i.lastSeen), category: i.category, severity: i.severity, rule: i.logId,
+      lan: i.lanIp ?? "", remote: i.remoteIp ?? "", count: i.count, ports: i.portCount,
+    })), ["id", "last", "category", "severity", "rule", "lan", "remote", "count", "ports"]);
+    process.stdout.write("\nevents:\n");
+    printTable(events.map((e) => ({
+      time: jst(e.time), category: e.category, severity: e.severity, rule: e.logId, lan: e.lanIp ?? "",
+      remote: e.remoteIp ?? "", port: e.port ?? "", message: plain(e.message).slice(0, 60),
+    })), ["time", "category", "severity", "rule", "lan", "remote", "port", "message"]);
+    return 0;
+  } finally {
+    closeDatabase(database);
+  }
+}
+
+async function cmdAlerts(device: Device, json: boolean, limit: number, lang: "ja" | "en"): Promise<number> {
+  const database = await openStore(device);
+  try {
+    const alerts = await new AlertStore({ database }).listAlerts({ limit });
+    if (json) {
+      process.stdout.write(`${JSON.stringify(alerts.map((a) => ({ ...a, text: renderAlertText(a, lang) })), null, 1)}\n`);
+      return 0;
+    }
+    printTable(alerts.map((a) => ({
+      id: a.id.slice(0, 8), last: jst(a.lastSeen), severity: a.severity, state: a.state, kind: a.kind,
+      device: plain(a.device.name ?? a.device.ip ?? a.device.mac ?? ""), count: a.count,
+      title: plain(renderAlertText(a, lang).title),
+    })), ["id", "last", "severity", "state", "kind", "device", "count", "title"]);
+    return 0;
+  } finally {
+    closeDatabase(database);
+  }
+}
+
+async function cmdDevices(device: Device, json: boolean): Promise<number> {
+  const database = await openStore(device);
+  try {
+    const devices = await readDevices(database);
+    if (json) {
+      process.stdout.write(`${JSON.stringify(devices, null, 1)}\n`);
+      return 0;
+    }
+    printTable(devices.map((d) => ({
+      mac: d.mac, ip: d.addresses.map((a) => a.ip).join(" "), name: plain(d.name ?? d.dhcpHostname),
+      vendor: plain(d.vendor ?? (d.macKind === "randomised" ? "ランダムMAC" : "")), first: jst(d.firstSeen), last: jst(d.lastSeen),
+    })), ["mac", "ip", "name", "vendor", "first", "last"]);
+    return 0;
+  } finally {
+    closeDatabase(database);
+  }
+}
+
 async function cmdStatus(device: Device, json: boolean): Promise<number> {
   const { nft, enforcer } = services(device);
   const present = await nft.tableExists("inet", TABLE);
   const lkg = await enforcer.readLastKnownGood().catch(() => undefined);
   const counters = present ? await nft.listCounters("inet", TABLE) : new Map<string, { packets: number; bytes: number }>();
+  const service = await readFile(join(device.runDir, "status.json"), "utf8").then((t) => JSON.parse(t) as unknown, () => null);
   const status = {
     table: present,
+    service,
     mode: device.mode,
     policy: lkg ? { ...lkg.policy, appliedAt: lkg.savedAt } : null,
     counters: Object.fromEntries([...counters].sort(([a], [b]) => a.localeCompare(b))),
@@ -123,6 +219,114 @@ async function cmdStatus(device: Device, json: boolean): Promise<number> {
   return present ? 0 : 1;
 }
 
+/** The database with every capability's migrations applied. */
+async function openStore(device: Device): Promise<Database> {
+  const database = await openDatabase(join(device.dataDir, "sekisho.db"));
+  await applyEventMigrations(database);
+  await applyAlertMigrations(database);
+  await applyMigrations(database, INVENTORY_MIGRATIONS, "inventory");
+  return database;
+}
+
+type Pipeline = { setMeta(meta: RuleMetaMap): void; stop(): Promise<void> };
+
+/**
+ * What the box knows about what it blocks: ulogd2 (NFLOG) and LAN syslog → the log receiver
+ * → classifier, incidents, rollups (event writer, batched) → alerts (store, outbox, syslog
+ * forwarding); the inventory learns devices from the neighbour table, DHCP/ARP snooping and
+ * the logged packets, and its new-device events join the same batches.
+ */
+async function startPipeline(device: Device, meta: RuleMetaMap): Promise<Pipeline> {
+  const database = await openStore(device);
+  const stops: (() => Promise<void>)[] = [async () => closeDatabase(database)];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      await stop().catch((e: unknown) => log(`stop: ${(e as Error).message}`));
+    }
+  };
+  try {
+    const receiver = await bindLogReceiver({
+      address: "::", port: device.syslogPort,
+      syslogSources: ["127.0.0.0/8", "::1/128", ...device.lanPrefixes],
+      onError: (e) => log(`log receiver: ${e.message}`),
+    });
+    let inventory: InventoryService | undefined;
+    // The inventory sees the logged packets too (a PC that only shows up as C&C attempts).
+    const source = {
+      takeBatch(max: number) {
+        const records = receiver.takeBatch(max);
+        const packets = records.filter((r) => r.kind === "packet");
+        if (packets.length > 0) void inventory?.observePackets(packets);
+        return records;
+      },
+    };
+    const writer = new EventWriter({
+      database, source, meta, lan: lanNetworks(device.lanPrefixes),
+      onError: (e) => log(`events: ${e.message}`),
+    });
+    let currentMeta = meta;
+    const sender = device.syslogCollector ? await bindSyslogSender({ collector: device.syslogCollector }) : undefined;
+    const engine = new AlertEngine({
+      clock: Date.now,
+      lookupRule: (logId) => currentMeta[logId],
+      lookupDevice: ({ ip, mac }) => {
+        const d = inventory?.inventory.listDevices().find((x) => (mac !== undefined && x.mac === mac) || (ip !== undefined && x.addresses.some((a) => a.ip === ip)));
+        return d && { mac: d.mac, ...(d.name ?? d.dhcpHostname ? { name: (d.name ?? d.dhcpHostname)! } : {}), ...(d.vendor ? { vendor: d.vendor } : {}) };
+      },
+    });
+    const alerts = new AlertService({
+      engine, store: new AlertStore({ database }),
+      ...(sender ? { forward: (m: Parameters<typeof sender.send>[0]) => sender.send(m) } : {}),
+      onError: (e) => log(`alerts: ${e.message}`),
+    });
+    await alerts.start();
+    writer.onIncidents(alerts.onIncidents);
+    const snoopFile = join(device.runDir, "snoop.pcap");
+    inventory = new InventoryService({
+      database, vendors: await loadVendorTable(), scope: buildLanScope(device),
+      emit: (events) => writer.submit(events), log, snoopFile,
+      inventory: { baselineMs: device.inventoryBaselineMinutes * 60_000 },
+    });
+    await inventory.start();
+    await writer.start();
+    stops.push(async () => {
+      await receiver.close();
+      await writer.stop();
+      await alerts.flush();
+      await inventory?.stop();
+      await sender?.close();
+    });
+    // ulogd last: it sends to the receiver from its first packet on.
+    const configPath = join(device.runDir, "ulogd.conf");
+    await writeFile(configPath, buildUlogdConfig({
+      groups: [device.logGroup], host: "127.0.0.1", port: device.syslogPort,
+      extraStacks: [buildSnoopUlogdStack({ pluginDir: "/", group: device.snoopGroup, file: snoopFile })],
+    }));
+    const ulogd = await startUlogd({
+      configPath, pidFile: join(device.runDir, "ulogd.pid"), groups: [device.logGroup, device.snoopGroup],
+      onExit: (x) => log(`ulogd exited unexpectedly (code ${x.code}, signal ${x.signal}): ${x.logTail.slice(-400)}`),
+      onLog: (line) => log(`ulogd: ${line}`),
+    });
+    stops.push(async () => { await ulogd.stop(); });
+    // The running service's counters, for `sekisho status` and (later) the admin page: one
+    // small file on tmpfs, rewritten every second and once more after the final flush.
+    const statusPath = join(device.runDir, "status.json");
+    const writeStatus = () => writeFileAtomic(statusPath, JSON.stringify({
+      updatedAt: new Date().toISOString(), pid: process.pid,
+      receiver: receiver.counters(), events: writer.counters(), alerts: alerts.counters(), inventory: inventory?.status(),
+    })).catch((e: unknown) => log(`status: ${(e as Error).message}`));
+    const statusTimer = setInterval(writeStatus, 1000);
+    stops.splice(1, 0, async () => { clearInterval(statusTimer); await writeStatus(); });
+    return {
+      setMeta(m) { currentMeta = m; writer.setMeta(m); },
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
 /**
  * The long-running service. Boot: the LKG first (the box never runs open), the shipped
  * baseline when there is none; then the configured policy. SIGHUP re-reads the policy,
@@ -138,11 +342,16 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
     log(`boot: ${describe(b)}`);
     if (!b.ok) return 1;
   }
+  const applied = await enforcer.readLastKnownGood();
+  const pipeline = await startPipeline(device, applied?.meta ?? {});
   const applyPolicy = async (): Promise<void> => {
     if (!policyPath) return;
     try {
       const policy = await loadPolicy(policyPath);
-      log(describe(await enforcer.apply(compileRuleset(policy, device))));
+      const compiled = compileRuleset(policy, device);
+      const o = await enforcer.apply(compiled);
+      if (o.ok) pipeline.setMeta(compiled.meta);
+      log(describe(o));
     } catch (e) {
       if (!(e instanceof CliFailure)) throw e;
       log(e.message);
@@ -162,8 +371,9 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
       process.off("SIGINT", onInt);
       process.off("SIGHUP", reload);
       clearInterval(watchdog);
-      // Let a reload in progress finish: the kernel and the LKG always agree.
-      void busy.then(() => resolve(0));
+      // Let a reload in progress finish: the kernel and the LKG always agree. Then flush
+      // every accepted record to the store before exiting.
+      void busy.then(() => pipeline.stop()).then(() => resolve(0));
     };
     // Watchdog: if something removed the table (an `nft flush ruleset` by hand, another
     // tool), put the last-known-good back. It also keeps the event loop alive: signal
@@ -192,6 +402,8 @@ export async function main(argv: string[]): Promise<number> {
       policy: { type: "string" },
       json: { type: "boolean", default: false },
       meta: { type: "boolean", default: false },
+      limit: { type: "string", default: "50" },
+      lang: { type: "string", default: "ja" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -209,12 +421,22 @@ export async function main(argv: string[]): Promise<number> {
       return await cmdStatus(device, values.json);
     case "run":
       return await cmdRun(device, values.policy);
+    case "events":
+    case "alerts":
+    case "devices": {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError("--limit must be 1-10000");
+      if (values.lang !== "ja" && values.lang !== "en") throw new UsageError("--lang must be ja or en");
+      if (cmd === "events") return await cmdEvents(device, values.json, limit);
+      if (cmd === "alerts") return await cmdAlerts(device, values.json, limit, values.lang);
+      return await cmdDevices(device, values.json);
+    }
     default:
       throw new UsageError(`unknown command: ${cmd}`);
   }
 }
 
-const USAGE = `usage: sekisho <run|compile|apply|status> [--device FILE] [--policy FILE] [--json] [--meta]`;
+const USAGE = `usage: sekisho <run|compile|apply|status|events|alerts|devices> [--device FILE] [--policy FILE] [--json] [--meta] [--limit N] [--lang ja|en]`;
 
 if (import.meta.main) {
   // exitCode, not exit(): the process ends once stdout (megabytes for `compile`) is flushed.

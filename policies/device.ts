@@ -36,12 +36,29 @@ export const Device = z
     logGroup: z.number().int().min(0).max(65535).default(1),
     /** Log lines per second per rule before a flood is only counted, not logged. */
     logRate: z.number().int().min(1).max(100_000).default(200),
+    /** NFLOG group for DHCP/ARP snooping (raw packets to a pcap file, for the inventory). */
+    snoopGroup: z.number().int().min(0).max(65535).default(2),
+    /**
+     * UDP port of the log receiver: LAN devices send syslog there (category ⑤ endpoint), and
+     * ulogd2 sends its JSON to it on loopback.
+     */
+    syslogPort: z.number().int().min(1).max(65535).default(514),
+    /** Where alerts are forwarded as RFC 5424 syslog, if anywhere. */
+    syslogCollector: z.object({
+      address: z.string().refine((s) => parseIpv4(s) !== undefined || parseIpv6(s) !== undefined, "must be an IP address"),
+      port: z.number().int().min(1).max(65535),
+    }).optional(),
+    /** The inventory's first-hour window in which devices are learnt without new-device events. */
+    inventoryBaselineMinutes: z.number().int().min(0).max(10_080).default(60),
     dataDir: AbsPath,
     runDir: AbsPath,
   })
   .superRefine((d, ctx) => {
     if (d.mode === "bridge" && !d.interfaces.bridge) {
       ctx.addIssue({ code: "custom", path: ["interfaces", "bridge"], message: "bridge mode needs the bridge interface name" });
+    }
+    if (d.snoopGroup === d.logGroup) {
+      ctx.addIssue({ code: "custom", path: ["snoopGroup"], message: "the snoop group must differ from the log group" });
     }
     if (d.interfaces.wan === d.interfaces.lan) {
       ctx.addIssue({ code: "custom", path: ["interfaces", "lan"], message: "wan and lan must be different interfaces" });

@@ -110,7 +110,44 @@ export const DnsList = z.object({
   entries: z.array(z.string().max(300)).max(2_000_000).optional(),
 }).refine((l) => (l.url === undefined) !== (l.entries === undefined), "give exactly one of url or entries");
 
-/** Designed now, enforced by the DNS filter (a later issue). */
+/** A MAC address as the neighbour table prints it: six pairs of hex digits separated by ":" or "-". */
+export const MAC_RE = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
+
+/** Who a client group holds: an IPv4/IPv6 address, a prefix (CIDR) or a MAC address. */
+export const DnsClientSelector = z.string().max(64).superRefine((s, ctx) => {
+  if (MAC_RE.test(s)) return;
+  const r = parsePrefix(s);
+  if (!r.ok) ctx.addIssue({ code: "custom", message: `must be an IP address, a prefix (CIDR) or a MAC address: ${r.error}` });
+});
+
+/**
+ * Per-client DNS categories: the clients a group names get the group's `blockCategories`
+ * instead of the policy's. A client named by several groups gets the most specific one:
+ * a MAC address, then the longest prefix (a host address is the longest); ties go to the
+ * group listed first. Clients in no group get the policy's `blockCategories`.
+ */
+export const DnsClientGroup = z.object({
+  id: RuleId,
+  description: Description,
+  clients: z.array(DnsClientSelector).min(1).max(1024),
+  blockCategories: z.array(DnsCategory).max(32),
+});
+
+/**
+ * What the admin page adds on the box itself (not part of the provider's policy): allow a
+ * site the lists block, or block one they do not. Same name syntax as the policy's
+ * `allow`/`block`. They beat every provider list and the policy's own allow/block.
+ */
+export const DnsLocalOverrides = z.object({
+  allow: z.array(Domain).max(10_000).default([]),
+  block: z.array(Domain).max(10_000).default([]),
+});
+export type DnsLocalOverrides = z.infer<typeof DnsLocalOverrides>;
+
+/**
+ * The DNS filter's section of the policy (firmware/dns). Names in `allow`, `block` and
+ * `dohNames` mean the name and every name below it; "*.name" means only the names below.
+ */
 export const DnsPolicy = z.object({
   enabled: z.boolean(),
   /** What a blocked A/AAAA query gets: the block page's address, NXDOMAIN, or 0.0.0.0 / ::. */
@@ -124,7 +161,13 @@ export const DnsPolicy = z.object({
   dohAddresses: z.array(IpAddr).max(1_000),
   /** Resolvers the filter forwards to (empty: the ones DHCP gave the box). */
   upstreams: z.array(IpAddr).max(8),
+  /** Per-client categories (default: none, everyone gets `blockCategories`). */
+  groups: z.array(DnsClientGroup).max(32).default([]),
 });
+export type DnsPolicy = z.infer<typeof DnsPolicy>;
+export type DnsList = z.infer<typeof DnsList>;
+export type DnsCategory = z.infer<typeof DnsCategory>;
+export type DnsClientGroup = z.infer<typeof DnsClientGroup>;
 
 export const Policy = z
   .object({
@@ -159,6 +202,7 @@ export const Policy = z
     p.blocklists.forEach((r, i) => visit(r.id, ["blocklists", i]));
     p.outbound.block.forEach((r, i) => visit(r.id, ["outbound", "block", i]));
     p.dns.lists.forEach((r, i) => visit(r.id, ["dns", "lists", i]));
+    p.dns.groups.forEach((r, i) => visit(r.id, ["dns", "groups", i]));
   });
 
 export type Policy = z.infer<typeof Policy>;

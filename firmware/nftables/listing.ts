@@ -185,7 +185,7 @@ const stmtKinds = {
   match: z.looseObject({ op: matchOpSchema, left: exprSchema, right: exprSchema }),
   counter: z.union([z.string(), z.looseObject({ packets: z.number(), bytes: z.number() })]),
   limit: limitValueSchema,
-  log: z.looseObject({ prefix: z.string().optional(), group: z.number().optional(), level: z.string().optional() }),
+  log: z.looseObject({ prefix: z.string().optional(), group: z.number().optional(), level: z.string().optional(), snaplen: z.number().optional() }),
   set: z.looseObject({
     op: z.enum(["add", "update", "delete"]),
     elem: exprSchema,

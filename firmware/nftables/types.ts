@@ -66,7 +66,7 @@ export type LimitStmt = {
     inv?: boolean;
   };
 };
-export type LogStmt = { log: { prefix?: string; group?: number; level?: string } };
+export type LogStmt = { log: { prefix?: string; group?: number; level?: string; snaplen?: number } };
 export type SetStmt = {
   set: { op: "add" | "update" | "delete"; elem: Expr; set: SetRef; stmt?: LimitStmt[] };
 };

@@ -174,6 +174,8 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     };
   });
 
+  const snoopLimit: Stmt = { limit: { rate: 50, per: "second", burst: 100 } };
+
   // ---- shared rule groups -----------------------------------------------------------------
   const portScanId = ban.id;
   const banJump = logged({
@@ -362,9 +364,15 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   }
   input.push([fromLan, l4("tcp"), dport("tcp", oneOrSet(device.management.ports)), ACCEPT]);
   input.push([fromLan, l4(["tcp", "udp"]), dport("th", oneOrSet([53, device.dnsPort])), ACCEPT]);
+  // Syslog from LAN devices (category ⑤ endpoint).
+  input.push([fromLan, l4("udp"), dport("udp", device.syslogPort), ACCEPT]);
   input.push([fromLan, l4("icmp"), match({ payload: { protocol: "icmp", field: "type" } }, "echo-request"), ACCEPT]);
   input.push([fromLan, l4("ipv6-icmp"), match({ payload: { protocol: "icmpv6", field: "type" } }, "echo-request"), ACCEPT]);
-  if (!bridge) input.push([fromLan, l4("udp"), dport("udp", oneOrSet([67, 547])), ACCEPT]);
+  if (!bridge) {
+    // DHCP requests to the box (router mode) are copied to the snoop group for the inventory.
+    input.push([fromLan, l4("udp"), sport("udp", 68), dport("udp", 67), snoopLimit, { log: { group: device.snoopGroup, snaplen: 1500 } }]);
+    input.push([fromLan, l4("udp"), dport("udp", oneOrSet([67, 547])), ACCEPT]);
+  }
   input.push(...scanRules());
   input.push([fromWan, ctState("new"), logged({
     logId: "sys-box-inbound", ruleId: "sys-box-inbound", source: "system", path: "inbound.default",
@@ -387,6 +395,13 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     });
     commands.push({ add: { rule: mark(device.interfaces.wan, MARK_WAN) } });
     commands.push({ add: { rule: mark(device.interfaces.lan, MARK_LAN) } });
+    // DHCP (both directions) and ARP crossing the bridge, copied to the snoop group: the
+    // inventory learns MACs, DHCP hostnames and leases from them. Rate-limited so a DHCP
+    // starvation or ARP flood cannot flood the pcap file.
+    const snoop = (expr: Stmt[]): Rule => ({ family: BRIDGE, table: TABLE, chain: "pre", expr });
+    commands.push({ add: { rule: snoop([l4("udp"), sport("udp", { set: [67, 68] }), dport("udp", { set: [67, 68] }), snoopLimit,
+      { log: { group: device.snoopGroup, snaplen: 1500 } }]) } });
+    commands.push({ add: { rule: snoop([match({ meta: { key: "protocol" } }, "arp"), snoopLimit, { log: { group: device.snoopGroup, snaplen: 64 } }]) } });
   }
   tables.push({ family: INET, name: TABLE });
   commands.push({ add: { table: { family: INET, name: TABLE } } });

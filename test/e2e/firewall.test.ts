@@ -90,21 +90,19 @@ for (const mode of ["bridge", "router"] as const) {
       expect(await counter("sys_inbound")).toBeGreaterThan(before);
     });
 
-    it("blocks a LAN host talking to a C&C address both ways and logs it with the rule id via NFLOG", async () => {
-      const nflog = await lab.startNflogListener([1]);
+    it("blocks a LAN host talking to a C&C address both ways; the NFLOG record with the rule id reaches the firmware", async () => {
       // The C&C server is up: the internet itself reaches it.
       expect(await curl("wan", url(lab.addr.c2.v4, lab.addr.c2Ports[0]!), lab.addr.web.v4)).toBe(0);
       const before = await counter("c2_feed__out");
       expect(await curl("lan1", url(lab.addr.c2.v4, lab.addr.c2Ports[0]!))).toBe(28);
       expect(await curl("lan1", url(lab.addr.c2.v6, lab.addr.c2Ports[0]!))).toBe(28);
       expect(await counter("c2_feed__out")).toBeGreaterThan(before);
-      let line: Record<string, unknown> | undefined;
-      await waitFor("an NFLOG line with prefix sk:c2-feed.out:", async () => {
-        line = (await nflog.lines()).map((l) => JSON.parse(l) as Record<string, unknown>)
-          .find((j) => j["oob.prefix"] === "sk:c2-feed.out:" && j["src_ip"] === lab.addr.lan1.v4);
-        return line !== undefined;
-      }, { timeoutMs: 5000 });
-      expect(line).toMatchObject({ dest_ip: lab.addr.c2.v4, "oob.prefix": "sk:c2-feed.out:" });
+      // ulogd2 (started by the firmware) → the log receiver → the event store.
+      await waitFor("a stored event of rule c2-feed.out from lan1", async () => {
+        const r = await runFirmware(lab, fw, ["events", "--json", "--limit", "200"]);
+        const events = (JSON.parse(r.stdout) as { events: { logId: string; lanIp?: string; remoteIp?: string }[] }).events;
+        return events.some((e) => e.logId === "c2-feed.out" && e.lanIp === lab.addr.lan1.v4 && e.remoteIp === lab.addr.c2.v4);
+      }, { timeoutMs: 5000, intervalMs: 250 });
     });
 
     it("refuses a broken or hostile policy with a clear error and changes nothing", async () => {

@@ -18,7 +18,7 @@ describe("the sekisho command line under Deno", () => {
   const sekisho = async (...args: string[]) => {
     try {
       const r = await promisify(execFile)(join(repo, "node_modules/.bin/deno"),
-        ["run", "--quiet", "--config", join(repo, "deno.json"), ...denoPermissionFlags(dirs), join(repo, "firmware/main.ts"), ...args],
+        ["run", "--quiet", "--config", join(repo, "deno.json"), ...denoPermissionFlags({ ...dirs, appDir: repo }, { syslogPort: 514 }), join(repo, "firmware/main.ts"), ...args],
         { maxBuffer: 64 << 20 });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (e) {

@@ -27,6 +27,10 @@ export function labDevice(lab: Lab, dirs: Pick<FirmwareDirs, "dataDir" | "runDir
     dnsPort: 5353,
     logGroup: 1,
     logRate: 200,
+    snoopGroup: 2,
+    syslogPort: 514,
+    // The lab's hosts are "new" the moment they appear: no quiet first hour.
+    inventoryBaselineMinutes: 0,
     dataDir: dirs.dataDir,
     runDir: dirs.runDir,
   };
@@ -48,7 +52,8 @@ export async function prepareFirmware(lab: Lab, name = "fw"): Promise<FirmwareDi
 
 /** argv of one firmware command under Deno with the box's permissions. */
 export function firmwareArgv(dirs: FirmwareDirs, command: string[]): string[] {
-  return [DENO, "run", "--quiet", "--config", DENO_CONFIG, ...denoPermissionFlags(dirs), MAIN, ...command, "--device", dirs.devicePath];
+  return [DENO, "run", "--quiet", "--config", DENO_CONFIG, ...denoPermissionFlags({ ...dirs, appDir: REPO_ROOT }, { syslogPort: 514 }), MAIN,
+    ...command, "--device", dirs.devicePath];
 }
 
 /** Runs a one-shot firmware command (compile, apply, status) in the box namespace. */

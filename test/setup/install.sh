@@ -11,6 +11,8 @@ declare -A want=([nft]=nftables [ip]=iproute2 [nmap]=nmap [curl]=curl [dig]=bind
 miss=()
 for c in "${!want[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("${want[$c]}"); done
 dpkg -s ulogd2-json >/dev/null 2>&1 || miss+=(ulogd2-json)   # ulogd's JSON output is its own .deb
+dpkg -s ulogd2-pcap >/dev/null 2>&1 || miss+=(ulogd2-pcap)   # and its PCAP output (DHCP snooping)
+command -v udhcpc >/dev/null 2>&1 || miss+=(udhcpc)          # the lab's DHCP client (with busybox)
 [[ -e /proc/sys/net/bridge ]] || command -v modprobe >/dev/null || miss+=(kmod)
 
 if (( ${#miss[@]} )); then

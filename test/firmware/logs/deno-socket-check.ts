@@ -1,0 +1,50 @@
+// Run by socket.test.ts under Deno (the box's runtime): exercises bindDatagramSocket there
+// and prints one JSON report on stdout. With --unstable-net it must pick Deno.listenDatagram;
+// without it, node:dgram (and never set a receive-buffer size, DESIGN "Deno traps").
+import { bindDatagramSocket, DatagramBindError, DatagramSocketError } from "../../../firmware/logs/socket.ts";
+
+const deadline = Date.now() + 5000;
+const rx = await bindDatagramSocket({ address: "127.0.0.1", port: 0, recvBufferBytes: 4 * 1024 * 1024 });
+const tx = await bindDatagramSocket({ address: "127.0.0.1", port: 0 });
+const got: { text: string; peer: { address: string; port: number } }[] = [];
+rx.onMessage((data, peer) => {
+  got.push({ text: new TextDecoder().decode(data), peer: { address: peer.address, port: peer.port } });
+});
+const { port } = rx.local();
+const sent = ["one", "two", "x".repeat(60_000)];
+for (const s of sent) await tx.send(new TextEncoder().encode(s), port, "127.0.0.1");
+while (got.length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+
+let bindError: string | undefined;
+try {
+  await bindDatagramSocket({ address: "127.0.0.1", port });
+} catch (err) {
+  bindError = err instanceof DatagramBindError ? `DatagramBindError ${err.code ?? ""}` : String(err);
+}
+let sendError: string | undefined;
+try {
+  await tx.send(new Uint8Array(70_000), port, "127.0.0.1");
+} catch (err) {
+  sendError = err instanceof DatagramSocketError ? "DatagramSocketError" : String(err);
+}
+const dual = await bindDatagramSocket({ address: "::", port: 0 });
+let dualPeer: string | undefined;
+dual.onMessage((_d, peer) => {
+  dualPeer = peer.address;
+});
+await tx.send(new Uint8Array([1]), dual.local().port, "127.0.0.1");
+while (dualPeer === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+
+await rx.close();
+await rx.close(); // idempotent
+await tx.close();
+await dual.close();
+console.log(JSON.stringify({
+  implementation: rx.implementation,
+  recvBufferBytes: rx.recvBufferBytes() ?? null,
+  received: got.map((g) => (g.text.length > 10 ? `${g.text.length} chars` : g.text)),
+  peerIsSender: got.every((g) => g.peer.address === "127.0.0.1" && g.peer.port === tx.local().port),
+  bindError,
+  sendError,
+  dualPeer,
+}));
