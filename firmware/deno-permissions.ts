@@ -2,7 +2,8 @@
  * The exact Deno permissions the firmware runs with, in one place: the image's systemd unit,
  * the demo and the end-to-end tests all start it with these flags and no others.
  *
- * - run: `nft` (the ruleset), `ulogd` (NFLOG → the log receiver), `ip` (the neighbour table).
+ * - run: `nft` (the ruleset), `ulogd` (NFLOG → the log receiver), `ip` (the neighbour table),
+ *   `conntrack` (cutting open flows to newly blocked addresses).
  * - read: the firmware's own install directory (its migrations, and in node_modules the
  *   libsql native binding and the OUI table), the config directory, and its data and run
  *   directories. Modules are loaded by Deno itself and need no read permission.
@@ -22,7 +23,7 @@ export function denoPermissionFlags(p: PermissionPaths, net: PermissionNet): str
   const nets = [`0.0.0.0:${net.syslogPort}`, `[::]:${net.syslogPort}`];
   if (net.collector) nets.push(`${host(net.collector.address)}:${net.collector.port}`, "0.0.0.0:0", "[::]:0");
   return [
-    "--allow-run=nft,ulogd,ip",
+    "--allow-run=nft,ulogd,ip,conntrack",
     `--allow-read=${p.appDir},${p.configDir},${p.dataDir},${p.runDir}`,
     `--allow-write=${p.dataDir},${p.runDir}`,
     `--allow-net=${nets.join(",")}`,

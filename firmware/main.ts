@@ -24,6 +24,7 @@ import { AlertEngine } from "./alerts/engine.ts";
 import { AlertService } from "./alerts/service.ts";
 import { AlertStore, applyAlertMigrations } from "./alerts/store.ts";
 import { renderAlertText } from "./alerts/texts.ts";
+import { Conntrack } from "./enforce/conntrack.ts";
 import { Enforcer, writeFileAtomic, type ApplyOutcome } from "./enforce/enforcer.ts";
 import { lanNetworks } from "./events/classify.ts";
 import { recentEvents, recentIncidents } from "./events/queries.ts";
@@ -91,12 +92,14 @@ function describe(o: ApplyOutcome): string {
     return [o.error, o.nftMessage ? `nft said: ${o.nftMessage.trim()}` : "", o.failedCommand ? `failing command: ${JSON.stringify(o.failedCommand).slice(0, 400)}` : ""]
       .filter(Boolean).join("\n");
   }
-  return `policy ${o.policy.id} serial ${o.policy.serial} applied (${o.kind}, +${o.added} -${o.deleted} elements, ${o.ms} ms)`;
+  const cut = o.cut ? `; cut the open connections of ${o.cut} newly blocked addresses` : "";
+  const cutError = o.cutError ? `; could not cut open connections: ${o.cutError}` : "";
+  return `policy ${o.policy.id} serial ${o.policy.serial} applied (${o.kind}, +${o.added} -${o.deleted} elements, ${o.ms} ms)${cut}${cutError}`;
 }
 
 function services(device: Device) {
   const nft = new Nft({ runDir: device.runDir });
-  const enforcer = new Enforcer({ nft, dataDir: device.dataDir });
+  const enforcer = new Enforcer({ nft, dataDir: device.dataDir, conntrack: new Conntrack() });
   return { nft, enforcer };
 }
 

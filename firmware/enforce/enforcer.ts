@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Nft } from "../nftables/driver.ts";
+import type { Conntrack } from "./conntrack.ts";
 import { NftCommandError, NftError } from "../nftables/errors.ts";
 import type { Command, NamedSet, SetElement } from "../nftables/types.ts";
 import { buildReplaceBatch, TABLE, type CompiledRuleset, type ElementSet } from "../ruleset/compile.ts";
@@ -31,7 +32,11 @@ export type LkgRecord = {
 };
 
 export type ApplyOutcome =
-  | { ok: true; kind: "replace" | "diff" | "unchanged"; added: number; deleted: number; ms: number; policy: { id: string; serial: number } }
+  | {
+    ok: true; kind: "replace" | "diff" | "unchanged"; added: number; deleted: number; ms: number; policy: { id: string; serial: number };
+    /** Addresses whose live flows were cut (conntrack), or why that failed: the ruleset is in force either way. */
+    cut?: number; cutError?: string;
+  }
   | { ok: false; error: string; nftMessage?: string; failedCommand?: unknown };
 
 /** The file layout of the enforcer's state in the data directory. */
@@ -85,12 +90,19 @@ function failure(prefix: string, e: unknown): ApplyOutcome {
   throw e; // not an nft failure: a bug or an I/O error the caller must see as such
 }
 
-export type EnforcerOptions = { nft: Nft; dataDir: string; now?: () => Date };
+export type EnforcerOptions = {
+  nft: Nft;
+  dataDir: string;
+  now?: () => Date;
+  /** Cuts live flows of newly listed addresses; without it, open flows run until they end. */
+  conntrack?: Conntrack;
+};
 
 export class Enforcer {
   readonly #nft: Nft;
   readonly #dataDir: string;
   readonly #now: () => Date;
+  readonly #conntrack: Conntrack | undefined;
   /** The LKG as last read or written: the enforcer is its only writer, so a 5 MB file is parsed once. */
   #lkg: LkgRecord | undefined;
 
@@ -98,6 +110,7 @@ export class Enforcer {
     this.#nft = opts.nft;
     this.#dataDir = opts.dataDir;
     this.#now = opts.now ?? (() => new Date());
+    this.#conntrack = opts.conntrack;
   }
 
   /** The LKG on disk, or undefined when there is none (first boot). A corrupt file is an error. */
@@ -129,8 +142,17 @@ export class Enforcer {
     const t0 = performance.now();
     const structure = structureHash(compiled);
     const lkg = await this.readLastKnownGood().catch(() => undefined);
-    const done = (kind: "replace" | "diff" | "unchanged", added: number, deleted: number): ApplyOutcome =>
-      ({ ok: true, kind, added, deleted, ms: Math.round(performance.now() - t0), policy: compiled.policy });
+    const done = async (kind: "replace" | "diff" | "unchanged", added: number, deleted: number): Promise<ApplyOutcome> => {
+      const out: ApplyOutcome = { ok: true, kind, added, deleted, ms: Math.round(performance.now() - t0), policy: compiled.policy };
+      if (this.#conntrack && (kind === "replace" || added > 0)) {
+        try {
+          out.cut = await this.#conntrack.cut(compiled.blocked);
+        } catch (e) {
+          out.cutError = (e as Error).message;
+        }
+      }
+      return out;
+    };
 
     // Same structure: element diffs. If the table is not there (or its sets drifted), nft
     // refuses the diff and we fall through to a full replace.
@@ -140,12 +162,12 @@ export class Enforcer {
         if (diff.commands.length > 0) {
           await this.#nft.apply(diff.commands);
           await this.#save(compiled, structure);
-          return done("diff", diff.added, diff.deleted);
+          return await done("diff", diff.added, diff.deleted);
         }
         // Nothing to change, as long as the table is really there.
         if (await this.#nft.tableExists("inet", TABLE)) {
           await this.#save(compiled, structure);
-          return done("unchanged", 0, 0);
+          return await done("unchanged", 0, 0);
         }
       } catch (e) {
         if (!(e instanceof NftError)) throw e;
@@ -160,7 +182,7 @@ export class Enforcer {
       return failure("the ruleset was not applied (the running ruleset is unchanged)", e);
     }
     await this.#save(compiled, structure);
-    return done("replace", compiled.elementSets.reduce((n, s) => n + s.elements.length, 0), 0);
+    return await done("replace", compiled.elementSets.reduce((n, s) => n + s.elements.length, 0), 0);
   }
 
   /** Boot path: applies the LKG batch as it was saved. */

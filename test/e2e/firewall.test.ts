@@ -169,6 +169,39 @@ for (const mode of ["bridge", "router"] as const) {
       expect(listed.length).toBe(10_001);
     });
 
+    if (mode === "bridge") it("cuts a connection that was open before its address was listed", async () => {
+      const c2 = lab.addr.c2.v4;
+      const serial = (await status()).policy!.serial;
+      // Unlist the C&C, let lan1 open a connection to it and hold it idle.
+      const unlisted = labPolicy(lab, serial + 1);
+      unlisted.blocklists[0].entries = [];
+      await writeFile(fw.policyPath, JSON.stringify(unlisted));
+      expect((await runFirmware(lab, fw, ["apply", "--policy", fw.policyPath])).code).toBe(0);
+      const trigger = `${lab.runDir}/go-${Date.now()}`;
+      const client = lab.spawn("lan1", "held-connection", ["python3", "-u", "-c", `
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+print("connected", flush=True)
+while not os.path.exists(sys.argv[3]): time.sleep(0.02)
+s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+s.settimeout(3)
+try:
+    print("answered", len(s.recv(100)), flush=True)
+except OSError as e:
+    print("no answer:", type(e).__name__, flush=True)`, c2, String(lab.addr.c2Ports[0]), trigger]);
+      const out = () => readFile(client.logFile, "utf8").catch(() => "");
+      await waitFor("the held connection", async () => (await out()).includes("connected"), { timeoutMs: 8000 })
+        .catch(async (e: Error) => { throw new Error(`${e.message}; client said: ${await out()}`); });
+      // Now the feed lists it: the enforcer applies the diff and cuts the live flow.
+      await writeFile(fw.policyPath, JSON.stringify(labPolicy(lab, serial + 2)));
+      const r = await runFirmware(lab, fw, ["apply", "--policy", fw.policyPath]);
+      expect(r.stdout).toMatch(/\(diff, \+2 -0 elements.*cut the open connections of 1 newly blocked addresses/);
+      await writeFile(trigger, "");
+      await waitFor("the client to give up", async () => /answered|no answer/.test(await out()), { timeoutMs: 8000 });
+      expect(await out()).toMatch(/no answer: (timeout|TimeoutError)/);
+      await client.kill();
+    });
+
     it("stops cleanly on SIGTERM and restores the last-known-good on the boot path", async () => {
       const serial = (await status()).policy!.serial;
       await firmware.kill("SIGTERM");
