@@ -22,6 +22,7 @@ import type {
   SetKeyType,
   Stmt,
   Table,
+  Verdict,
 } from "./types.ts";
 
 /** An object as nft lists it: it always carries the kernel's handle. */
@@ -205,6 +206,13 @@ const stmtKinds = {
   snat: natValueSchema,
   dnat: natValueSchema,
   notrack: z.null(),
+  vmap: z.looseObject({
+    key: exprSchema,
+    data: z.union([
+      setRefSchema,
+      z.looseObject({ set: z.array(z.tuple([z.union([z.string(), z.number(), z.boolean()]), z.lazy(() => verdictSchema)])) }),
+    ]),
+  }),
   accept: z.null(),
   drop: z.null(),
   continue: z.null(),
@@ -212,6 +220,11 @@ const stmtKinds = {
   jump: z.looseObject({ target: z.string() }),
   goto: z.looseObject({ target: z.string() }),
 } satisfies KindSchemas<Stmt>;
+
+const verdictSchema: z.ZodType<Verdict> = oneKeyOf<Verdict>("verdict", () => ({
+  accept: z.null(), drop: z.null(), continue: z.null(), return: z.null(),
+  jump: z.looseObject({ target: z.string() }), goto: z.looseObject({ target: z.string() }),
+} satisfies KindSchemas<Verdict>));
 
 /** A rule statement as nft lists it; also usable to check the compiler's output. */
 export const stmtSchema: z.ZodType<Stmt> = oneKeyOf<Stmt>("statement", () => stmtKinds);

@@ -85,6 +85,8 @@ export type NatStmt =
   | { snat: { addr: string; family?: "ip" | "ip6"; port?: number } }
   | { dnat: { addr: string; family?: "ip" | "ip6"; port?: number } };
 export type NotrackStmt = { notrack: null };
+/** A verdict map: one lookup picks the verdict (`ct state vmap { established: accept, … }`). */
+export type VmapStmt = { vmap: { key: Expr; data: { set: [Literal, Verdict][] } | SetRef } };
 
 export type Stmt =
   | MatchStmt
@@ -96,6 +98,7 @@ export type Stmt =
   | RejectStmt
   | NatStmt
   | NotrackStmt
+  | VmapStmt
   | Verdict;
 
 // ---- objects -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import type { Device } from "../../policies/device.ts";
 import { collapsePrefixes, formatPrefix, parsePrefix, splitAddressList, type Prefix } from "../../policies/net.ts";
 import type { Blocklist, BlocklistCategory, Policy } from "../../policies/schema.ts";
 import type {
-  Chain, Command, Expr, Family, NamedSet, Rule, SetElement, SetKeyType, Stmt,
+  Chain, Command, Expr, Family, NamedSet, Rule, SetElement, SetKeyType, Stmt, Verdict,
 } from "../nftables/types.ts";
 import { logPrefix, type Category, type RuleMeta, type RuleMetaMap, type Severity } from "./meta.ts";
 
@@ -280,15 +280,19 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
 
   // ---- forward ----------------------------------------------------------------------------
   const forward: Stmt[][] = [];
-  forward.push([ctState("invalid"), counted({
+  // Established traffic first, in one verdict-map lookup: every packet of every download
+  // passes here, and ten set lookups per packet cost about 10 % of the box's throughput
+  // (test/bench, forwarding-why). Flows that were open before their address was listed are
+  // cut by the enforcer (firmware/enforce/conntrack.ts), so they come back through the
+  // checks below. Invalid packets are counted and dropped in their own small chain.
+  const invalidCounter = counted({
     logId: "sys-invalid", ruleId: "sys-invalid", source: "system", category: "inbound", severity: "low",
     action: "drop", direction: "inbound", title: { ja: "不正な状態のパケットを破棄", en: "Invalid packet dropped" },
-  }), DROP]);
-  // Established traffic first: every packet of every download passes here, and ten set
-  // lookups per packet cost about 10 % of the box's throughput (test/bench, forwarding-why).
-  // Flows that were open before their address was listed are cut by the enforcer
-  // (firmware/enforce/conntrack.ts), so they come back through the checks below.
-  forward.push([ctState("established", "related"), ACCEPT]);
+  });
+  logChains.push({ chain: { family: INET, table: TABLE, name: "drop_invalid" }, rules: [[invalidCounter, DROP]] });
+  forward.push([{ vmap: { key: { ct: { key: "state" } }, data: { set: [
+    ["established", ACCEPT as Verdict], ["related", ACCEPT as Verdict], ["invalid", { jump: { target: "drop_invalid" } }],
+  ] } } }]);
   forward.push(...badFlagRules());
   forward.push(...bannedRules());
   forward.push(...blocklistRules());
