@@ -185,7 +185,8 @@ export type AddressList = { hosts4: string[]; nets4: Prefix[]; hosts6: string[];
 export function splitAddressList(entries: readonly string[]): AddressList {
   const hosts: number[] = [];
   const nets: { start: number; end: number; len: number }[] = [];
-  const v6: Prefix[] = [];
+  const v6Nets: Prefix[] = [];
+  const v6Hosts: Uint16Array[] = [];
   for (const e of entries) {
     const slash = e.indexOf("/");
     const v = parseIpv4Range(e, 0, slash === -1 ? e.length : slash);
@@ -200,8 +201,16 @@ export function splitAddressList(entries: readonly string[]): AddressList {
       else nets.push({ start: v, end: v + size - 1, len });
       continue;
     }
+    if (slash === -1) {
+      const g = parseIpv6Groups(e);
+      if (g) v6Hosts.push(g);
+      continue;
+    }
     const r = parsePrefix(e);
-    if (r.ok && r.value.family === 6) v6.push(r.value);
+    if (r.ok && r.value.family === 6) {
+      if (r.value.len === 128) v6Hosts.push(parseIpv6Groups(e.slice(0, slash))!);
+      else v6Nets.push(r.value);
+    }
   }
   nets.sort((a, b) => a.start - b.start || a.len - b.len);
   const keptNets: typeof nets = [];
@@ -221,11 +230,98 @@ export function splitAddressList(entries: readonly string[]): AddressList {
     if (net && net.start <= h && h <= net.end) continue;
     hosts4.push(formatIpv4(h));
   }
-  const collapsed6 = collapsePrefixes(v6);
+  // IPv6: prefixes (few) through the general collapse; hosts (many) through a path without
+  // bigints: canonical text straight from the groups, sorted by a fixed-width hex key.
+  const nets6 = collapsePrefixes(v6Nets);
+  const hosts6 = new Map<string, string>(); // sort key → canonical text
+  for (const groups of v6Hosts) {
+    const key = hex32(groups);
+    if (hosts6.has(key)) continue;
+    if (nets6.length > 0) {
+      const bits = BigInt(`0x${key}`);
+      if (nets6.some((n) => containsPrefix(n, { family: 6, bits, len: 128 }))) continue;
+    }
+    hosts6.set(key, formatIpv6Groups(groups));
+  }
   return {
     hosts4,
     nets4: keptNets.map((n) => ({ family: 4, bits: BigInt(n.start), len: n.len })),
-    hosts6: collapsed6.filter(isHost).map(formatPrefix),
-    nets6: collapsed6.filter((p) => !isHost(p)),
+    hosts6: [...hosts6.keys()].sort().map((k) => hosts6.get(k)!),
+    nets6,
   };
+}
+
+function hex32(groups: Uint16Array): string {
+  let out = "";
+  for (const g of groups) out += g.toString(16).padStart(4, "0");
+  return out;
+}
+
+/**
+ * The eight 16-bit groups of an IPv6 address, or undefined: the same grammar as
+ * `parseIpv6`, with a char-code loop instead of regexes and bigints (feeds have many).
+ */
+export function parseIpv6Groups(text: string): Uint16Array | undefined {
+  if (text.length < 2 || text.length > 45 || text.includes(".")) {
+    const v = parseIpv6(text); // embedded IPv4 and odd forms: the general parser
+    if (v === undefined) return undefined;
+    const g = new Uint16Array(8);
+    for (let i = 0; i < 8; i++) g[i] = Number((v >> BigInt((7 - i) * 16)) & 0xffffn);
+    return g;
+  }
+  const head: number[] = [];
+  const tail: number[] = [];
+  let seenDouble = false;
+  let i = 0;
+  const n = text.length;
+  if (text.startsWith("::")) {
+    seenDouble = true;
+    i = 2;
+    if (i === n) return new Uint16Array(8);
+  } else if (text.charCodeAt(0) === 58) return undefined;
+  for (;;) {
+    let value = 0;
+    let digits = 0;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (d < 0) break;
+      value = value * 16 + d;
+      digits++;
+      i++;
+    }
+    if (digits === 0 || digits > 4) return undefined;
+    (seenDouble ? tail : head).push(value);
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (i < n && text.charCodeAt(i) === 58) {
+      if (seenDouble) return undefined;
+      seenDouble = true;
+      i++;
+      if (i === n) break;
+    } else if (i === n) return undefined;
+  }
+  const total = head.length + tail.length;
+  if (seenDouble ? total > 7 : total !== 8) return undefined;
+  const g = new Uint16Array(8);
+  g.set(head, 0);
+  g.set(tail, 8 - tail.length);
+  return g;
+}
+
+/** RFC 5952 text of eight groups (the same as `formatIpv6`, without a bigint). */
+export function formatIpv6Groups(groups: Uint16Array): string {
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = Array.from(groups, (g) => g.toString(16));
+  if (bestStart === -1) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }

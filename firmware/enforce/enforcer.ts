@@ -160,8 +160,16 @@ export class Enforcer {
       const diff = buildElementDiff(lkg.elementSets, compiled.elementSets);
       try {
         if (diff.commands.length > 0) {
-          await this.#nft.apply(diff.commands);
-          await this.#save(compiled, structure);
+          // The new LKG is written to a staged file while nft works (another process, the
+          // other core), and only takes the LKG's place once nft has applied the batch.
+          const staged = this.#stage(compiled, structure);
+          try {
+            await this.#nft.apply(diff.commands);
+          } catch (e) {
+            await staged.abort();
+            throw e;
+          }
+          await staged.commit();
           return await done("diff", diff.added, diff.deleted);
         }
         // Nothing to change, as long as the table is really there.
@@ -176,12 +184,14 @@ export class Enforcer {
       }
     }
     const reseed = await this.#banReseed();
+    const staged = this.#stage(compiled, structure);
     try {
       await this.#nft.apply(buildReplaceBatch(compiled, reseed));
     } catch (e) {
+      await staged.abort();
       return failure("the ruleset was not applied (the running ruleset is unchanged)", e);
     }
-    await this.#save(compiled, structure);
+    await staged.commit();
     return await done("replace", compiled.elementSets.reduce((n, s) => n + s.elements.length, 0), 0);
   }
 
@@ -218,8 +228,27 @@ export class Enforcer {
     return out;
   }
 
-  async #save(compiled: CompiledRuleset, structure: string): Promise<void> {
-    const rec: LkgRecord = {
+  /** Starts writing the LKG of `compiled` to a staged file; commit() makes it the LKG, abort() drops it. */
+  #stage(compiled: CompiledRuleset, structure: string): { commit(): Promise<void>; abort(): Promise<void> } {
+    const rec = this.#record(compiled, structure);
+    const path = lkgPath(this.#dataDir);
+    const written = stageFile(path, JSON.stringify(rec));
+    // A failed write surfaces in commit(); until then it must not be an unhandled rejection.
+    written.catch(() => undefined);
+    return {
+      commit: async () => {
+        await commitStagedFile(await written, path);
+        this.#lkg = rec;
+      },
+      abort: async () => {
+        const tmp = await written.catch(() => undefined);
+        if (tmp) await rm(tmp, { force: true });
+      },
+    };
+  }
+
+  #record(compiled: CompiledRuleset, structure: string): LkgRecord {
+    return {
       format: 1,
       savedAt: this.#now().toISOString(),
       policy: compiled.policy,
@@ -228,23 +257,41 @@ export class Enforcer {
       meta: compiled.meta,
       batch: buildReplaceBatch(compiled),
     };
+  }
+
+  async #save(compiled: CompiledRuleset, structure: string): Promise<void> {
+    const rec = this.#record(compiled, structure);
     await writeFileAtomic(lkgPath(this.#dataDir), JSON.stringify(rec));
     this.#lkg = rec;
   }
+
 }
 
 /** Write, fsync, rename: a crash leaves either the old file or the new one, never half. */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const dir = join(path, "..");
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
+  await commitStagedFile(await stageFile(path, data), path);
+}
+
+
+/** Writes and fsyncs `data` to a temporary file beside `path`; returns its name. */
+async function stageFile(path: string, data: string): Promise<string> {
+  await mkdir(join(path, ".."), { recursive: true });
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   const fh = await open(tmp, "w", 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();
-  } finally {
+  } catch (e) {
     await fh.close();
+    await rm(tmp, { force: true });
+    throw e;
   }
+  await fh.close();
+  return tmp;
+}
+
+/** Puts a staged file in `path`'s place (rename is atomic). */
+async function commitStagedFile(tmp: string, path: string): Promise<void> {
   try {
     await rename(tmp, path);
   } catch (e) {

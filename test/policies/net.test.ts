@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { collapsePrefixes, formatIpv6, formatPrefix, parseIpv4, parseIpv6, parsePrefix, splitAddressList } from "../../policies/net.ts";
+import { collapsePrefixes, formatIpv6, formatIpv6Groups, formatPrefix, parseIpv4, parseIpv6, parseIpv6Groups, parsePrefix, splitAddressList } from "../../policies/net.ts";
 
 describe("IP parsing and canonical text", () => {
   it("formats IPv6 as RFC 5952 says", () => {
@@ -67,9 +67,22 @@ describe("splitAddressList (the compiler's fast path)", () => {
   const junk = fc.constantFrom("10.0.0.1/33", "10.0.0.1/24", "010.0.0.1", "1.2.3", "", "x");
 
   it("gives exactly what the general collapse gives, for any mix of entries", () => {
-    fc.assert(fc.property(fc.array(fc.oneof(v4, net4, v6, junk), { maxLength: 200 }), (entries) => {
+    fc.assert(fc.property(fc.array(fc.oneof(v4, net4, v6, fc.ipV6(), fc.constant("2001:db8::/120"), junk), { maxLength: 200 }), (entries) => {
       const got = splitAddressList(entries);
       expect({ ...got, nets4: got.nets4.map(formatPrefix), nets6: got.nets6.map(formatPrefix) }).toEqual(reference(entries));
     }), { numRuns: 500 });
+  });
+});
+
+describe("the IPv6 fast path", () => {
+  const toBig = (g: Uint16Array) => g.reduce((v, x) => (v << 16n) | BigInt(x), 0n);
+  it("parses exactly what parseIpv6 parses, to the same value, and formats the same text", () => {
+    const junk = fc.constantFrom("", ":", ":::", "1::2::3", "12345::", "::g", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", ":1::", "1::", "::1:", "fe80::1%eth0");
+    fc.assert(fc.property(fc.oneof(fc.ipV6(), junk, fc.string({ maxLength: 20 })), (s) => {
+      const g = parseIpv6Groups(s);
+      const v = parseIpv6(s);
+      expect(g === undefined ? undefined : toBig(g)).toBe(v);
+      if (g) expect(formatIpv6Groups(g)).toBe(formatIpv6(v!));
+    }), { numRuns: 3000 });
   });
 });
