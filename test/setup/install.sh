@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 declare -A want=([nft]=nftables [ip]=iproute2 [nmap]=nmap [curl]=curl [dig]=bind9-dnsutils
                  [ulogd]=ulogd2 [iperf3]=iperf3 [python3]=python3 [dnsmasq]=dnsmasq-base
-                 [rsyslogd]=rsyslog [conntrack]=conntrack)
+                 [rsyslogd]=rsyslog [conntrack]=conntrack [dnsperf]=dnsperf)
 miss=()
 for c in "${!want[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("${want[$c]}"); done
 dpkg -s ulogd2-json >/dev/null 2>&1 || miss+=(ulogd2-json)   # ulogd's JSON output is its own .deb
