@@ -33,6 +33,7 @@ import { applyEventMigrations } from "../../firmware/events/store.ts";
 import { EventWriter, type LogSource } from "../../firmware/events/writer.ts";
 import { parseDatagram, parseSourcePrefixes } from "../../firmware/logs/datagram.ts";
 import { bindLogReceiver } from "../../firmware/logs/receiver.ts";
+import { ThreadedLogReceiver } from "../../firmware/logs/threaded-receiver.ts";
 import type { ReceiverCounters } from "../../firmware/logs/types.ts";
 import { compileRuleset } from "../../firmware/ruleset/compile.ts";
 import { closeDatabase, openDatabase, type Database } from "../../firmware/store/database.ts";
@@ -86,10 +87,13 @@ function timeParse(): number {
 
 const parseMicros = timeParse();
 const recvBuffer = values["recv-buffer"];
-const receiver = await bindLogReceiver({
-  address: "::", port: 0, syslogSources, onError,
-  ...(recvBuffer === undefined ? {} : { recvBufferBytes: Number(recvBuffer) }),
-});
+// As firmware/main.ts does: under Deno (the box) the socket is read on a worker thread.
+const receiver = "Deno" in globalThis
+  ? await ThreadedLogReceiver.start({ address: "::", port: 0, syslogSources, onError })
+  : await bindLogReceiver({
+    address: "::", port: 0, syslogSources, onError,
+    ...(recvBuffer === undefined ? {} : { recvBufferBytes: Number(recvBuffer) }),
+  });
 
 /**
  * Time spent per stage in the current run: wall ms (how long the event loop was held) and CPU
