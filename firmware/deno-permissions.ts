@@ -9,8 +9,10 @@
  *   directories. Modules are loaded by Deno itself and need no read permission.
  * - write: the data directory (the database, the last-known-good ruleset) and the run
  *   directory (tmpfs: nft batch files, ulogd's config, the DHCP snoop file).
- * - net: bind the log receiver's UDP port (LAN syslog, and ulogd on loopback); send to the
- *   syslog collector when one is configured.
+ * - net: the log receiver's UDP port (LAN syslog, and ulogd on loopback), the DNS filter
+ *   (its port, and the upstream resolvers the policy names), the block page, the syslog
+ *   collector. Unscoped, because upstreams change with the policy; the ruleset is the fence.
+ * - read /etc/resolv.conf: the resolvers the box was given, when the policy names none.
  * - ffi, sys: libsql's native binding (its loader asks the OS about CPUs and interfaces).
  * - env: NODE_V8_COVERAGE, which Deno's node:child_process reads when it starts a process
  *   (the children get fixed environments of their own), and LIBSQL_JS_DEV (libsql's loader).
@@ -19,14 +21,15 @@ export type PermissionPaths = { appDir: string; configDir: string; dataDir: stri
 export type PermissionNet = { syslogPort: number; collector?: { address: string; port: number } };
 
 export function denoPermissionFlags(p: PermissionPaths, net: PermissionNet): string[] {
-  const host = (a: string) => (a.includes(":") ? `[${a}]` : a);
-  const nets = [`0.0.0.0:${net.syslogPort}`, `[::]:${net.syslogPort}`];
-  if (net.collector) nets.push(`${host(net.collector.address)}:${net.collector.port}`, "0.0.0.0:0", "[::]:0");
+  void net; // the ports are documented above; see the note on --allow-net
   return [
     "--allow-run=nft,ulogd,ip,conntrack",
-    `--allow-read=${p.appDir},${p.configDir},${p.dataDir},${p.runDir}`,
+    `--allow-read=${p.appDir},${p.configDir},${p.dataDir},${p.runDir},/etc/resolv.conf`,
     `--allow-write=${p.dataDir},${p.runDir}`,
-    `--allow-net=${nets.join(",")}`,
+    // Unscoped: the DNS filter forwards to whatever upstreams the policy names (they change
+    // at run time, Deno scopes hosts at launch). The boundary is the ruleset: the box only
+    // accepts DNS, syslog and the admin/block page from the LAN side.
+    "--allow-net",
     "--allow-ffi",
     "--allow-sys=cpus,networkInterfaces,hostname,osRelease",
     "--allow-env=NODE_V8_COVERAGE,LIBSQL_JS_DEV",

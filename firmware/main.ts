@@ -35,6 +35,14 @@ import { readDevices } from "./inventory/inventory.ts";
 import { INVENTORY_MIGRATIONS, InventoryService } from "./inventory/service.ts";
 import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
 import { loadVendorTable } from "./inventory/vendor.ts";
+import { serveBlockPage } from "./dns/block-page.ts";
+import { dnsQueryEvents } from "./dns/events.ts";
+import { compileDnsFilter } from "./dns/filter.ts";
+import { readStoredLists } from "./dns/list-store.ts";
+import { reloadDnsFilter } from "./dns/reload.ts";
+import { DnsServer } from "./dns/server.ts";
+import type { Upstream } from "./dns/upstream.ts";
+import type { BoxEvent } from "./events/types.ts";
 import { bindLogReceiver } from "./logs/receiver.ts";
 import { ThreadedLogReceiver } from "./logs/threaded-receiver.ts";
 import { bindSyslogSender } from "./logs/syslog-sender.ts";
@@ -232,7 +240,14 @@ async function openStore(device: Device): Promise<Database> {
   return database;
 }
 
-type Pipeline = { setMeta(meta: RuleMetaMap): void; stop(): Promise<void> };
+type Pipeline = {
+  setMeta(meta: RuleMetaMap): void;
+  /** Events classified elsewhere (the DNS filter's blocks) into the next batch. */
+  submit(events: BoxEvent[]): void;
+  /** A LAN host's MAC, from the inventory. */
+  macOf(ip: string): string | undefined;
+  stop(): Promise<void>;
+};
 
 /**
  * What the box knows about what it blocks: ulogd2 (NFLOG) and LAN syslog → the log receiver
@@ -326,12 +341,71 @@ async function startPipeline(device: Device, meta: RuleMetaMap): Promise<Pipelin
     stops.splice(1, 0, async () => { clearInterval(statusTimer); await writeStatus(); });
     return {
       setMeta(m) { currentMeta = m; writer.setMeta(m); },
+      submit: (events) => writer.submit(events),
+      macOf: (ip) => inventory?.inventory.listDevices().find((d) => d.addresses.some((a) => a.ip === ip))?.mac,
       stop: stopAll,
     };
   } catch (e) {
     await stopAll();
     throw e;
   }
+}
+
+/** The resolvers the box itself was given (DHCP / the image), when the policy names none. */
+async function systemResolvers(device: Device): Promise<Upstream[]> {
+  const text = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
+  const own = new Set([device.management.address4, device.management.address6, "127.0.0.1", "::1"]);
+  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((a) => !own.has(a) && !a.startsWith("127."))
+    .slice(0, 4).map((address) => ({ address, port: 53 }));
+}
+
+type DnsService = { reload(policy: Policy): Promise<void>; status(): unknown; stop(): Promise<void> };
+
+/**
+ * The DNS filter (firmware/dns): the ruleset diverts all LAN DNS to it; blocked names get the
+ * block page's address, and the block page on the management address says why. Its query
+ * log is drained into the event store every second.
+ */
+async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline): Promise<DnsService | undefined> {
+  if (!policy.dns.enabled) return undefined;
+  const listDir = join(device.dataDir, "dns-lists");
+  const box = {
+    management4: device.management.address4, management6: device.management.address6,
+    blockPage4: device.management.address4, blockPage6: device.management.address6,
+  };
+  const input = async (p: Policy) => ({ policy: p.dns, listTexts: await readStoredLists(p.dns.lists, listDir), box });
+  const compiled = compileDnsFilter(await input(policy), { allowPartial: true });
+  if (!compiled.ok) {
+    log(`dns: the filter could not be built (${compiled.error.kind}); LAN DNS goes to the upstreams unfiltered`);
+    return undefined;
+  }
+  const upstreamsOf = async (p: Policy) =>
+    p.dns.upstreams.length > 0 ? p.dns.upstreams.map((address) => ({ address, port: 53 })) : await systemResolvers(device);
+  const server = new DnsServer({
+    listen: { address: "::", port: device.dnsPort }, upstreams: await upstreamsOf(policy), filter: compiled.filter,
+    macOf: (ip) => pipeline.macOf(ip), recvBufferBytes: 4 << 20,
+  });
+  await server.start();
+  const page = await serveBlockPage({ address: device.management.address4, port: 80, filter: () => server.filter })
+    .catch((e: unknown) => { log(`dns: block page not served: ${(e as Error).message}`); return undefined; });
+  const drain = setInterval(() => {
+    const events = dnsQueryEvents(server.drainLog(5000), (ip) => pipeline.macOf(ip));
+    if (events.length > 0) pipeline.submit(events);
+  }, 1000);
+  return {
+    async reload(p) {
+      const r = await reloadDnsFilter(server, await input(p));
+      if (!r.ok) log(`dns: reload failed (${r.error.kind}); the filter in force stays`);
+      server.setUpstreams(await upstreamsOf(p));
+    },
+    status: () => server.stats(),
+    async stop() {
+      clearInterval(drain);
+      pipeline.submit(dnsQueryEvents(server.drainLog(), (ip) => pipeline.macOf(ip)));
+      await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
+      await server.stop();
+    },
+  };
 }
 
 /**
@@ -351,13 +425,18 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   }
   const applied = await enforcer.readLastKnownGood();
   const pipeline = await startPipeline(device, applied?.meta ?? {});
+  const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => baselinePolicy()) : baselinePolicy();
+  const dns = await startDnsFilter(device, bootPolicy, pipeline);
   const applyPolicy = async (): Promise<void> => {
     if (!policyPath) return;
     try {
       const policy = await loadPolicy(policyPath);
       const compiled = compileRuleset(policy, device);
       const o = await enforcer.apply(compiled);
-      if (o.ok) pipeline.setMeta(compiled.meta);
+      if (o.ok) {
+        pipeline.setMeta(compiled.meta);
+        await dns?.reload(policy);
+      }
       log(describe(o));
     } catch (e) {
       if (!(e instanceof CliFailure)) throw e;
@@ -380,7 +459,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
       clearInterval(watchdog);
       // Let a reload in progress finish: the kernel and the LKG always agree. Then flush
       // every accepted record to the store before exiting.
-      void busy.then(() => pipeline.stop()).then(() => resolve(0));
+      void busy.then(() => dns?.stop()).then(() => pipeline.stop()).then(() => resolve(0));
     };
     // Watchdog: if something removed the table (an `nft flush ruleset` by hand, another
     // tool), put the last-known-good back. It also keeps the event loop alive: signal

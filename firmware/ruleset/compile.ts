@@ -119,19 +119,20 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   };
 
   /** Registers a log id: its metadata, its named counter and its log-then-drop chain. */
-  const logged = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }): Stmt => {
+  const logged = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }, verdict: "drop" | "reset" = "drop"): Stmt => {
     const counter = objectName(m.logId);
     if (meta[m.logId]) throw new Error(`compiler: log id ${m.logId} registered twice`);
     meta[m.logId] = { ...m, counter };
     counters.add(counter);
     const chainName = `log_${counter}`;
+    const limit: Stmt = { limit: { rate: device.logRate, per: "second", burst: device.logRate } };
+    const log: Stmt = { log: { prefix: logPrefix(m.logId), group: device.logGroup } };
     logChains.push({
       chain: { family: INET, table: TABLE, name: chainName },
-      rules: [
-        [{ limit: { rate: device.logRate, per: "second", burst: device.logRate } }, counterRef(counter),
-          { log: { prefix: logPrefix(m.logId), group: device.logGroup } }, DROP],
-        [counterRef(counter), DROP],
-      ],
+      rules: verdict === "drop"
+        ? [[limit, counterRef(counter), log, DROP], [counterRef(counter), DROP]]
+        // TCP gets a reset so the client gives up at once (and falls back) instead of hanging.
+        : [[limit, log], [counterRef(counter)], [l4("tcp"), { reject: { type: "tcp reset" } }], [DROP]],
     });
     return jump(chainName);
   };
@@ -159,6 +160,12 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
       });
     }
   }
+
+  // Well-known DoH resolvers' addresses (policy.dns.dohAddresses): HTTPS to them is refused,
+  // so browsers fall back to the box's DNS filter.
+  const doh = splitAddressList(policy.dns.enabled ? policy.dns.dohAddresses : []);
+  addSet({ name: "doh_v4", type: "ipv4_addr", elem: doh.hosts4 });
+  addSet({ name: "doh_v6", type: "ipv6_addr", elem: doh.hosts6 });
 
   type ListSets = { list: Blocklist; index: number; hosts: Record<Ip, string>; nets: Record<Ip, string> };
   const blocked: { dst: string[]; src: string[] } = { dst: [], src: [] };
@@ -310,6 +317,14 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     }
     forward.push([fromWan, match(SADDR(6), { prefix: { addr: "fe80::", len: 10 } }), l4("udp"), sport("udp", 547), dport("udp", 546), ACCEPT]);
   }
+  if (policy.dns.enabled) {
+    const j = logged({
+      logId: "dns-doh", ruleId: "dns-doh", source: "policy", path: "dns.dohAddresses",
+      category: "web", severity: "low", action: "drop", direction: "outbound",
+      title: { ja: "DNSフィルタを迂回する通信(DNS over HTTPS)を遮断", en: "DNS over HTTPS (filter bypass) blocked" },
+    }, "reset");
+    for (const v of [4, 6] as const) forward.push([fromLan, match(DADDR(v), `@doh_v${v}`), l4(["tcp", "udp"]), dport("th", 443), j]);
+  }
   // Risky outbound ports.
   policy.outbound.block.forEach((b, i) => {
     const j = logged({
@@ -432,8 +447,16 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     { chain: base("forward", "forward", "filter", 0, "drop"), rules: forward },
     { chain: base("input", "input", "filter", 0, "drop"), rules: input },
   ];
+  // LAN DNS to any resolver, IPv4 and IPv6, goes to the box's filter (DESIGN.md: in bridge
+  // mode br_netfilter moves the frame up to br0 itself after the redirect).
+  const dnsDivert: Stmt[][] = policy.dns.enabled
+    ? [[fromLan, l4(["tcp", "udp"]), dport("th", 53), { redirect: { port: device.dnsPort } }]]
+    : [];
+  if (bridge && dnsDivert.length > 0) {
+    chains.push({ chain: base("prerouting", "prerouting", "nat", -100, "accept"), rules: dnsDivert });
+  }
   if (!bridge) {
-    const pre: Stmt[][] = [];
+    const pre: Stmt[][] = [...dnsDivert];
     for (const a of policy.inbound.allow) {
       const to = parsePrefix(a.to);
       if (!to.ok || to.value.family !== 4) continue; // IPv6 is routed, not translated

@@ -23,6 +23,7 @@ const EXPECTED_KIND: Record<string, EventKind> = {
   "out-smb": "outbound-port", "out-netbios-udp": "outbound-port", "out-telnet": "outbound-port", "out-irc": "outbound-port",
   "out-smtp": "outbound-port", "out-dot": "outbound-port",
   "sys-lan-out": "allowed", "web-in": "allowed",
+  "dns-doh": "other",
 };
 
 const loggedIds = (commands: unknown): string[] =>

@@ -1,0 +1,82 @@
+/**
+ * The block page: what a person sees when the DNS filter sent their browser to the box
+ * instead of a dangerous site. Japanese first, English below; it says which site, why (the
+ * category and the list), and how to ask for an exception. The site name comes from the
+ * request's Host header: attacker-controlled text, escaped on output.
+ */
+import { createServer, type Server } from "node:http";
+import type { DnsFilter } from "./filter.ts";
+import { explainName } from "./filter.ts";
+
+const CATEGORY_JA: Record<string, string> = {
+  malware: "マルウェア配布", phishing: "フィッシング(詐欺)", c2: "不正プログラムの指令サーバ", adult: "アダルト",
+  gambling: "ギャンブル", "online-storage": "オンラインストレージ", social: "SNS", ads: "広告", tracking: "追跡",
+  doh: "DNS迂回サービス", piracy: "違法コピー", scam: "詐欺", other: "その他",
+};
+
+/** HTML-escapes text for element content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The site as the request names it: the Host header without port, bounded, or "". */
+export function siteOf(host: string | undefined): string {
+  if (!host) return "";
+  const h = host.trim().slice(0, 260);
+  const m = /^\[([^\]]*)\]/.exec(h);
+  return (m ? m[1]! : h.replace(/:\d+$/, "")).toLowerCase();
+}
+
+/** Renders the page (pure). `reason` is what the filter says about the site, if anything. */
+export function renderBlockPage(site: string, reason: { category?: string; list?: string } | undefined): string {
+  const s = escapeHtml(site || "(不明)");
+  const cat = reason?.category;
+  const catJa = escapeHtml(cat ? (CATEGORY_JA[cat] ?? cat) : "危険と判定されたサイト");
+  const catEn = escapeHtml(cat ?? "a site judged dangerous");
+  const list = reason?.list ? escapeHtml(reason.list) : "";
+  return `<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>このサイトはブロックされました / Site blocked</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.7;color:#222}
+h1{font-size:1.4rem;color:#b00020}code{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}hr{margin:2rem 0}</style></head>
+<body>
+<h1>このサイトはブロックされました</h1>
+<p>関所(Sekisho)が <code>${s}</code> への接続を止めました。</p>
+<p><strong>理由:</strong> ${catJa}${list ? `(リスト: <code>${list}</code>)` : ""}</p>
+<p>このサイトにアクセスすると、ウイルス感染や情報の盗み取りの危険があります。心当たりがなければ、このページを閉じてください。</p>
+<p><strong>仕事でどうしても必要な場合:</strong> 社内の管理担当者か、サービス提供事業者に連絡し、このページのサイト名を伝えて「許可」を依頼してください。</p>
+<hr>
+<h2 lang="en">This site was blocked</h2>
+<p lang="en">Sekisho stopped the connection to <code>${s}</code>. Reason: ${catEn}${list ? ` (list <code>${list}</code>)` : ""}.
+If you need it for work, ask your administrator or provider to allow it, quoting the site name above.</p>
+</body></html>
+`;
+}
+
+/**
+ * Serves the block page on `address:port` for every request (any path, any method): the
+ * filter's current decision for the Host explains why. Returns the server to close.
+ */
+export function serveBlockPage(opts: { address: string; port: number; filter: () => DnsFilter }): Promise<Server> {
+  const server = createServer((req, res) => {
+    const site = siteOf(req.headers.host);
+    const e = site ? explainName(opts.filter(), site) : undefined;
+    const r = e && e.ok ? e.reason : undefined;
+    const reason = r && r.action === "block"
+      ? { ...(r.source.category ? { category: r.source.category } : {}), list: r.source.id }
+      : undefined;
+    const body = renderBlockPage(site, reason);
+    res.writeHead(403, {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+    });
+    res.end(body);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.address, () => resolve(server));
+  });
+}
