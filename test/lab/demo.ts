@@ -24,6 +24,8 @@ async function demoPolicy(lab: Lab): Promise<string> {
   p.serial = 1;
   p.blocklists[0].entries = [lab.addr.c2.v4, lab.addr.c2.v6];
   p.inbound.allow = [{ id: "lan1-http", to: lab.addr.lan1.v4, protocol: "tcp", port: lab.addr.lan1Ports.http }];
+  p.dns.block = ["evil.example.test"];
+  p.dns.upstreams = [lab.addr.dns.v4];
   return JSON.stringify(p, null, 1);
 }
 
@@ -55,6 +57,12 @@ async function demonstrate(lab: Lab, fw: FirmwareDirs): Promise<void> {
   ok(banned, `nmap -sS from the attacker: ${banned ? `banned after ${((performance.now() - t0) / 1000).toFixed(2)} s` : "NOT banned"} (nft set inet sekisho banned_v4)`);
   ok(await curlCode(lab, "wan", `http://${target}:${a.lan1Ports.http}/`, a.attacker.v4) === 28,
     "the banned scanner can no longer reach even the open port (for 10 minutes)");
+  const blocked = (await lab.exec("lan1", ["dig", "+short", "+time=2", "evil.example.test"])).stdout.trim();
+  ok(blocked === lab.box.lanAddr4, `lan1 looks up evil.example.test: ${blocked || "no answer"} (the box: its DNS filter blocked it)`);
+  const page = (await lab.exec("lan1", ["curl", "-s", "--max-time", "3", "http://evil.example.test/"])).stdout;
+  ok(page.includes("このサイトはブロックされました"), "lan1 opens http://evil.example.test/: the block page 「このサイトはブロックされました」");
+  const allowed = (await lab.exec("lan1", ["dig", "+short", "+time=2", `@${a.attacker.v4}`, "upstream.test"])).stdout.trim();
+  ok(allowed === a.web.v4, `an allowed name resolves through the filter (even asked of another "resolver"): upstream.test → ${allowed}`);
   const st = await runFirmware(lab, fw, ["status"]);
   say(`\nsekisho status:\n${st.stdout.split("\n").filter((l) => !/ 0$/.test(l)).map((l) => `  ${l}`).join("\n")}`);
 }
@@ -90,6 +98,11 @@ Try it yourself (as root, in another terminal):
   ip netns exec ${ns.box} nft list set inet sekisho banned_v4           # the ban set
   ip netns exec ${ns.box} nft flush set inet sekisho banned_v4          # lift the bans
   ip netns exec ${ns.lan1} curl -m 3 http://${a.c2.v4}:${a.c2Ports[0]}/   # C&C: blocked
+  ip netns exec ${ns.lan1} dig evil.example.test                        # blocked by the DNS filter
+  ip netns exec ${ns.lan1} curl http://evil.example.test/               # the block page (Japanese)
+  ip netns exec ${ns.lan1} dig @203.0.113.66 upstream.test              # any resolver: diverted to the filter
+  ip netns exec ${ns.box} ${firmwareArgv(fw, ["alerts"]).join(" ")}
+  ip netns exec ${ns.box} ${firmwareArgv(fw, ["events"]).join(" ")}
   ip netns exec ${ns.box} ${firmwareArgv(fw, ["status"]).join(" ")}
   ip netns exec ${ns.box} nft list ruleset                              # what the compiler produced
 Stop with Ctrl-C: the firmware stops and the lab is removed.`);
