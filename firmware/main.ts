@@ -8,6 +8,8 @@
  *   sekisho events  [--json] [--limit N]              recent incidents and events
  *   sekisho alerts  [--json] [--limit N] [--lang ja|en]  alerts with their plain-language text
  *   sekisho devices [--json]                          the LAN's devices
+ *   sekisho dns query NAME [--client IP] [--policy FILE]  the DNS filter's decision for a name (no packet)
+ *   sekisho dns stats                                 the running DNS filter's counters
  *
  * On the box it runs under Deno with exactly the permissions of firmware/deno-permissions.ts
  * (README, "Running the firmware").
@@ -37,7 +39,8 @@ import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
 import { loadVendorTable } from "./inventory/vendor.ts";
 import { serveBlockPage } from "./dns/block-page.ts";
 import { dnsQueryEvents } from "./dns/events.ts";
-import { compileDnsFilter } from "./dns/filter.ts";
+import { formatDnsStats, formatNameExplanation } from "./dns/cli.ts";
+import { compileDnsFilter, explainName } from "./dns/filter.ts";
 import { readStoredLists } from "./dns/list-store.ts";
 import { reloadDnsFilter } from "./dns/reload.ts";
 import { DnsServer } from "./dns/server.ts";
@@ -201,6 +204,32 @@ async function cmdDevices(device: Device, json: boolean): Promise<number> {
   } finally {
     closeDatabase(database);
   }
+}
+
+/**
+ * `dns query NAME [--client IP]`: the filter's decision and the rule behind it, without a
+ * packet (built from the policy and the kept lists, as the running filter is);
+ * `dns stats`: the running filter's counters.
+ */
+async function cmdDns(device: Device, args: string[], client: string | undefined, policyPath: string | undefined): Promise<number> {
+  const [sub, name] = args;
+  if (sub === "stats") {
+    const text = await readFile(join(device.runDir, "dns-stats.json"), "utf8").catch(() => undefined);
+    if (!text) throw new CliFailure("no DNS statistics: is `sekisho run` running with the DNS filter enabled?");
+    process.stdout.write(`${formatDnsStats(JSON.parse(text))}\n`);
+    return 0;
+  }
+  if (sub !== "query" || !name) throw new UsageError("usage: sekisho dns query NAME [--client IP] [--policy FILE] | sekisho dns stats");
+  const policy = policyPath ? await loadPolicy(policyPath) : baselinePolicy();
+  const box = {
+    management4: device.management.address4, management6: device.management.address6,
+    blockPage4: device.management.address4, blockPage6: device.management.address6,
+  };
+  const listTexts = await readStoredLists(policy.dns.lists, join(device.dataDir, "dns-lists"));
+  const r = compileDnsFilter({ policy: policy.dns, listTexts, box }, { allowPartial: true });
+  if (!r.ok) throw new CliFailure(`the DNS filter could not be built: ${r.error.kind}`);
+  process.stdout.write(`${formatNameExplanation(explainName(r.filter, name, client ? { ip: client } : undefined), client)}\n`);
+  return 0;
 }
 
 async function cmdStatus(device: Device, json: boolean): Promise<number> {
@@ -388,9 +417,11 @@ async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline
   await server.start();
   const page = await serveBlockPage({ address: device.management.address4, port: 80, filter: () => server.filter })
     .catch((e: unknown) => { log(`dns: block page not served: ${(e as Error).message}`); return undefined; });
+  const statsPath = join(device.runDir, "dns-stats.json");
   const drain = setInterval(() => {
     const events = dnsQueryEvents(server.drainLog(5000), (ip) => pipeline.macOf(ip));
     if (events.length > 0) pipeline.submit(events);
+    void writeFileAtomic(statsPath, JSON.stringify(server.stats())).catch((e: unknown) => log(`dns: stats: ${(e as Error).message}`));
   }, 1000);
   return {
     async reload(p) {
@@ -490,6 +521,7 @@ export async function main(argv: string[]): Promise<number> {
       meta: { type: "boolean", default: false },
       limit: { type: "string", default: "50" },
       lang: { type: "string", default: "ja" },
+      client: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -507,6 +539,8 @@ export async function main(argv: string[]): Promise<number> {
       return await cmdStatus(device, values.json);
     case "run":
       return await cmdRun(device, values.policy);
+    case "dns":
+      return await cmdDns(device, positionals.slice(1), values.client, values.policy);
     case "events":
     case "alerts":
     case "devices": {
@@ -522,7 +556,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const USAGE = `usage: sekisho <run|compile|apply|status|events|alerts|devices> [--device FILE] [--policy FILE] [--json] [--meta] [--limit N] [--lang ja|en]`;
+const USAGE = `usage: sekisho <run|compile|apply|status|events|alerts|devices|dns query NAME|dns stats> [--device FILE] [--policy FILE] [--client IP] [--json] [--meta] [--limit N] [--lang ja|en]`;
 
 if (import.meta.main) {
   // exitCode, not exit(): the process ends once stdout (megabytes for `compile`) is flushed.

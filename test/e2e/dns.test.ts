@@ -84,6 +84,19 @@ for (const mode of ["bridge", "router"] as const) {
       expect(performance.now() - t0).toBeLessThan(1500);
     });
 
+    it("explains a decision without sending a packet, and shows the running filter's counters", async () => {
+      const q = await runFirmware(lab, fw, ["dns", "query", "www.evil.example.test", "--client", lab.addr.lan1.v4, "--policy", fw.policyPath]);
+      expect(q.stderr).toBe("");
+      expect(q.stdout).toMatch(/decision: blocked by the policy's own list/);
+      expect(q.stdout).toMatch(/rule: +evil\.example\.test \(this name and every name below it\)/);
+      const ok = await runFirmware(lab, fw, ["dns", "query", "upstream.test", "--policy", fw.policyPath]);
+      expect(ok.stdout).toMatch(/decision: no rule: forwarded/);
+      await waitFor("the stats file", async () => (await runFirmware(lab, fw, ["dns", "stats"])).code === 0, { timeoutMs: 5000 });
+      const st = await runFirmware(lab, fw, ["dns", "stats"]);
+      const blocked = Number(/blocked\s+(\d+)/.exec(st.stdout)?.[1]);
+      expect(blocked).toBeGreaterThan(0);
+    });
+
     it("records a blocked query as a web event", async () => {
       await short("evil.example.test");
       await waitFor("the dns-block event", async () => {
