@@ -14,13 +14,17 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Nft } from "../nftables/driver.ts";
 import type { Conntrack } from "./conntrack.ts";
+import { appendJournal, foldJournal, journalPath, readJournal, removeJournal } from "./journal.ts";
 import { NftCommandError, NftError } from "../nftables/errors.ts";
 import type { Command, NamedSet, SetElement } from "../nftables/types.ts";
-import { buildReplaceBatch, TABLE, type CompiledRuleset, type ElementSet } from "../ruleset/compile.ts";
+import { containsPrefix, parseIpv4, parsePrefix, splitAddressList, type Prefix } from "../../policies/net.ts";
+import { buildReplaceBatch, objectName, TABLE, type CompiledRuleset, type ElementSet } from "../ruleset/compile.ts";
 import type { RuleMetaMap } from "../ruleset/meta.ts";
 
 export type LkgRecord = {
   format: 1;
+  /** Changes with every full save: journal lines name the LKG they apply to. */
+  id: string;
   savedAt: string;
   policy: { id: string; serial: number };
   /** Hash of the ruleset without the element-diffable set contents. */
@@ -30,6 +34,9 @@ export type LkgRecord = {
   /** The full replace batch: what the boot path applies. */
   batch: Command[];
 };
+
+/** Hosts added to and removed from one policy blocklist (by its id). */
+export type ListDelta = { list: string; add: readonly string[]; remove: readonly string[] };
 
 export type ApplyOutcome =
   | {
@@ -105,6 +112,13 @@ export class Enforcer {
   readonly #conntrack: Conntrack | undefined;
   /** The LKG as last read or written: the enforcer is its only writer, so a 5 MB file is parsed once. */
   #lkg: LkgRecord | undefined;
+  /**
+   * For list deltas: the members of each diffable set and the prefix test of each list, for
+   * the LKG with this id (rebuilt after a full apply). Deltas change the members in place
+   * and leave the LKG's element arrays stale (`#stale`) until someone reads them.
+   */
+  #deltaState: { id: string; members: Map<string, Set<string>>; covered: Map<string, (h: string) => boolean> } | undefined;
+  #stale = false;
 
   constructor(opts: EnforcerOptions) {
     this.#nft = opts.nft;
@@ -115,7 +129,14 @@ export class Enforcer {
 
   /** The LKG on disk, or undefined when there is none (first boot). A corrupt file is an error. */
   async readLastKnownGood(): Promise<LkgRecord | undefined> {
-    return this.#lkg ?? (await this.#readLastKnownGoodFile());
+    const lkg = this.#lkg ?? (await this.#readLastKnownGoodFile());
+    if (lkg && this.#stale && this.#deltaState?.id === lkg.id) {
+      const members = this.#deltaState.members;
+      this.#lkg = { ...lkg, elementSets: lkg.elementSets.map((s) => ({ ...s, elements: [...(members.get(s.name) ?? s.elements)] })) };
+      this.#stale = false;
+      return this.#lkg;
+    }
+    return lkg;
   }
 
   /** The LKG as it is on disk now (the boot path trusts nothing in memory). */
@@ -127,8 +148,14 @@ export class Enforcer {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
-    const rec = JSON.parse(text) as LkgRecord;
+    let rec = JSON.parse(text) as LkgRecord;
     if (rec.format !== 1 || !Array.isArray(rec.batch)) throw new Error(`${lkgPath(this.#dataDir)}: not a last-known-good record`);
+    // List deltas applied since this LKG was written (applyListDeltas) are folded in.
+    const lines = await readJournal(journalPath(lkgPath(this.#dataDir)), rec.id);
+    if (lines.length > 0) {
+      const folded = foldJournal(rec.elementSets, rec.batch, lines);
+      rec = { ...rec, ...folded, policy: lines[lines.length - 1]!.policy };
+    }
     this.#lkg = rec;
     return rec;
   }
@@ -195,6 +222,81 @@ export class Enforcer {
     return await done("replace", compiled.elementSets.reduce((n, s) => n + s.elements.length, 0), 0);
   }
 
+  /**
+   * A feed update as a delta (hosts added to / removed from policy blocklists): element
+   * commands straight into the kernel's hash sets and one journal line, without compiling the
+   * whole policy or rewriting the LKG — what makes a 1 % change of a 100k list cheap. Prefixes
+   * live in interval sets rebuilt with the table: a delta that adds or removes one, or names a
+   * list the ruleset does not have, needs a full apply instead (`needsFullApply`).
+   */
+  async applyListDeltas(
+    deltas: readonly ListDelta[], policy: { id: string; serial: number },
+  ): Promise<ApplyOutcome | { ok: false; error: string; needsFullApply: true }> {
+    const t0 = performance.now();
+    const lkg = this.#lkg ?? (await this.readLastKnownGood().catch(() => undefined));
+    const full = (error: string) => ({ ok: false as const, error, needsFullApply: true as const });
+    if (!lkg) return full("no ruleset applied yet");
+    if (this.#deltaState?.id !== lkg.id) {
+      this.#deltaState = { id: lkg.id, members: new Map(lkg.elementSets.map((s) => [s.name, new Set(s.elements)])), covered: new Map() };
+    }
+    const state = this.#deltaState;
+    // Plan everything first; touch the members only once nft has taken the commands.
+    const commands: Command[] = [];
+    const plan: { set: Set<string>; gone: string[]; fresh: string[] }[] = [];
+    const blocked: { dst: string[]; src: string[] } = { dst: [], src: [] };
+    let added = 0;
+    let deleted = 0;
+    for (const d of deltas) {
+      const add = splitAddressList(d.add);
+      const remove = splitAddressList(d.remove);
+      if (add.nets4.length + add.nets6.length + remove.nets4.length + remove.nets6.length > 0) return full(`list ${d.list}: prefixes change with a full apply`);
+      const base = `bl_${objectName(d.list)}`;
+      let covered = state.covered.get(base);
+      if (!covered) state.covered.set(base, covered = coveredBy(lkg.batch, base));
+      for (const [v, adds, removes] of [[4, add.hosts4, remove.hosts4], [6, add.hosts6, remove.hosts6]] as const) {
+        const name = `${base}_v${v}`;
+        const current = state.members.get(name);
+        const set = lkg.elementSets.find((s) => s.name === name);
+        if (!current || !set) return full(`list ${d.list} is not in the ruleset in force`);
+        const gone = removes.filter((e) => current.has(e));
+        const goneSet = new Set(gone);
+        // A host inside a listed prefix is already blocked by the interval set.
+        const fresh = adds.filter((e) => !current.has(e) && !goneSet.has(e) && !covered(e));
+        const target = { family: set.family, table: set.table, name };
+        if (gone.length > 0) commands.push({ delete: { element: { ...target, elem: gone } } });
+        if (fresh.length > 0) commands.push({ add: { element: { ...target, elem: fresh } } });
+        plan.push({ set: current, gone, fresh });
+        added += fresh.length;
+        deleted += gone.length;
+        blocked.dst.push(...fresh);
+        blocked.src.push(...fresh);
+      }
+    }
+    if (commands.length > 0) {
+      try {
+        await this.#nft.apply(commands);
+      } catch (e) {
+        return failure("the list delta was not applied (the running ruleset is unchanged)", e);
+      }
+      for (const p of plan) {
+        for (const e of p.gone) p.set.delete(e);
+        for (const e of p.fresh) p.set.add(e);
+      }
+      this.#stale = true;
+      await appendJournal(journalPath(lkgPath(this.#dataDir)), { base: lkg.id, policy, commands });
+    }
+    this.#lkg = { ...(this.#lkg ?? lkg), policy };
+    const out: ApplyOutcome = { ok: true, kind: commands.length > 0 ? "diff" : "unchanged", added, deleted, ms: Math.round(performance.now() - t0), policy };
+    if (this.#conntrack && added > 0) {
+      try {
+        out.cut = await this.#conntrack.cut(blocked);
+      } catch (e) {
+        out.cutError = (e as Error).message;
+      }
+    }
+    return out;
+  }
+
   /** Boot path: applies the LKG batch as it was saved. */
   async applyLastKnownGood(): Promise<ApplyOutcome | { ok: false; error: string; missing: true }> {
     const t0 = performance.now();
@@ -216,14 +318,17 @@ export class Enforcer {
   /** Bans survive a table replace: re-add what the current ban sets hold. */
   async #banReseed(): Promise<Command[]> {
     const out: Command[] = [];
-    for (const name of ["banned_v4", "banned_v6"]) {
+    const listed = await Promise.all(["banned_v4", "banned_v6"].map(async (name) => {
       try {
-        const elem = await this.#nft.listSetElements("inet", TABLE, name);
-        if (elem.length > 0) out.push({ add: { element: { family: "inet", table: TABLE, name, elem } } });
+        return { name, elem: await this.#nft.listSetElements("inet", TABLE, name) };
       } catch (e) {
         // No table (first apply, after a reboot) or no such set in the old ruleset: nothing to carry.
         if (!(e instanceof NftError)) throw e;
+        return { name, elem: [] };
       }
+    }));
+    for (const { name, elem } of listed) {
+      if (elem.length > 0) out.push({ add: { element: { family: "inet", table: TABLE, name, elem } } });
     }
     return out;
   }
@@ -239,6 +344,8 @@ export class Enforcer {
       commit: async () => {
         await commitStagedFile(await written, path);
         this.#lkg = rec;
+        this.#stale = false;
+        await removeJournal(journalPath(path));
       },
       abort: async () => {
         const tmp = await written.catch(() => undefined);
@@ -250,6 +357,7 @@ export class Enforcer {
   #record(compiled: CompiledRuleset, structure: string): LkgRecord {
     return {
       format: 1,
+      id: crypto.randomUUID(),
       savedAt: this.#now().toISOString(),
       policy: compiled.policy,
       structure,
@@ -263,6 +371,8 @@ export class Enforcer {
     const rec = this.#record(compiled, structure);
     await writeFileAtomic(lkgPath(this.#dataDir), JSON.stringify(rec));
     this.#lkg = rec;
+    this.#stale = false;
+    await removeJournal(journalPath(lkgPath(this.#dataDir)));
   }
 
 }
@@ -298,4 +408,46 @@ async function commitStagedFile(tmp: string, path: string): Promise<void> {
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Whether a host is inside one of a list's prefixes (its interval sets in the batch in
+ * force). IPv4 ranges are searched by bisection: a delta's thousand hosts against a
+ * thousand prefixes must stay cheap.
+ */
+function coveredBy(batch: readonly Command[], base: string): (host: string) => boolean {
+  const v4: [number, number][] = [];
+  const v6: Prefix[] = [];
+  for (const c of batch) {
+    const set = "add" in c && "set" in c.add ? (c.add as { set: NamedSet }).set : undefined;
+    if (!set || (set.name !== `${base}_n4` && set.name !== `${base}_n6`)) continue;
+    for (const e of set.elem ?? []) {
+      if (typeof e !== "object" || !("prefix" in e)) continue;
+      const r = parsePrefix(`${e.prefix.addr}/${e.prefix.len}`);
+      if (!r.ok) continue;
+      if (r.value.family === 4) {
+        const start = Number(r.value.bits);
+        v4.push([start, start + 2 ** (32 - r.value.len) - 1]);
+      } else v6.push(r.value);
+    }
+  }
+  v4.sort((a, b) => a[0] - b[0]);
+  return (host) => {
+    const a = parseIpv4(host);
+    if (a !== undefined) {
+      let lo = 0;
+      let hi = v4.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const [start, end] = v4[mid]!;
+        if (a < start) hi = mid - 1;
+        else if (a > end) lo = mid + 1;
+        else return true;
+      }
+      return false;
+    }
+    if (v6.length === 0) return false;
+    const r = parsePrefix(host);
+    return r.ok && v6.some((n) => containsPrefix(n, r.value));
+  };
 }

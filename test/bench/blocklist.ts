@@ -22,7 +22,7 @@ export const BLOCKLIST_SHAPE = {
 /** The baseline's three lists get these shares of every kind of entry. */
 export const LIST_SHARES = { "c2-feed": 0.3, "botnet-feed": 0.5, "scanner-feed": 0.2 } as const;
 export type ListId = keyof typeof LIST_SHARES;
-const LIST_IDS = Object.keys(LIST_SHARES) as ListId[];
+export const LIST_IDS = Object.keys(LIST_SHARES) as ListId[];
 
 export type Blocklists = Record<ListId, { hosts: string[]; prefixes: string[] }>;
 

@@ -124,6 +124,54 @@ describe.skipIf(!root)("Enforcer against the real nft", () => {
     expect(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4")).toEqual(["203.0.113.99"]);
   });
 
+  it("applies a feed delta without compiling, and the boot path folds the journal back in", async () => {
+    const first = hosts(10_000);
+    await enforcer.apply(compileRuleset(policyWith([...first, "198.18.0.0/24"], 1), device));
+    const handle = (await nft.listTable("inet", TABLE)).table.handle;
+    const removed = first.slice(0, 100);
+    const fresh = [...hosts(100, 60_000), "198.18.0.7", "2001:db8:66::1"]; // 198.18.0.7 is inside a listed prefix
+    const o = await enforcer.applyListDeltas([{ list: "c2-feed", add: fresh, remove: [...removed, "203.0.113.250"] }], { id: "baseline-sme", serial: 2 });
+    expect(o).toMatchObject({ ok: true, kind: "diff", added: 101, deleted: 100, policy: { serial: 2 } });
+    expect((await nft.listTable("inet", TABLE)).table.handle).toBe(handle);
+    const want = new Set([...first.slice(100), ...hosts(100, 60_000)]);
+    expect(new Set(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4"))).toEqual(want);
+    expect(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v6")).toEqual(["2001:db8:66::1"]);
+
+    // A reboot: the kernel is empty and a fresh enforcer reads the LKG and its journal.
+    nftIn("flush", "ruleset");
+    const boot = await new Enforcer({ nft, dataDir }).applyLastKnownGood();
+    expect(boot).toMatchObject({ ok: true, policy: { serial: 2 } });
+    expect(new Set(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4"))).toEqual(want);
+
+    // The next full save starts a new LKG and drops the journal.
+    const journal = `${lkgPath(dataDir)}.journal`;
+    expect(readFileSync(journal, "utf8").split("\n").filter(Boolean)).toHaveLength(1);
+    await enforcer.apply(compileRuleset(policyWith([...want, "2001:db8:66::1", "198.18.0.0/24"], 3), device));
+    expect(() => readFileSync(journal)).toThrow(/ENOENT/);
+  });
+
+  it("keeps its own view exact across deltas: the same content as a whole policy is 'unchanged'", async () => {
+    const first = hosts(2_000);
+    await enforcer.apply(compileRuleset(policyWith(first), device));
+    await enforcer.applyListDeltas([{ list: "c2-feed", add: hosts(10, 9_000), remove: first.slice(0, 10) }], { id: "baseline-sme", serial: 2 });
+    await enforcer.applyListDeltas([{ list: "c2-feed", add: hosts(5, 9_500), remove: hosts(5, 9_000) }], { id: "baseline-sme", serial: 3 });
+    const now = [...first.slice(10), ...hosts(5, 9_005), ...hosts(5, 9_500)];
+    expect(new Set(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4"))).toEqual(new Set(now));
+    expect(await enforcer.apply(compileRuleset(policyWith(now, 4), device))).toMatchObject({ ok: true, kind: "unchanged" });
+    expect(await enforcer.apply(compileRuleset(policyWith(first, 5), device))).toMatchObject({ ok: true, kind: "diff", added: 10, deleted: 10 });
+    expect(new Set(await nft.listSetElements("inet", TABLE, "bl_c2_feed_v4"))).toEqual(new Set(first));
+  });
+
+  it("sends prefix changes and unknown lists to a full apply, changing nothing", async () => {
+    await enforcer.apply(compileRuleset(policyWith(["203.0.113.99"]), device));
+    const before = nftIn("list", "ruleset");
+    expect(await enforcer.applyListDeltas([{ list: "c2-feed", add: ["203.0.113.0/28"], remove: [] }], { id: "x", serial: 2 }))
+      .toMatchObject({ ok: false, needsFullApply: true });
+    expect(await enforcer.applyListDeltas([{ list: "no-such-list", add: ["203.0.113.1"], remove: [] }], { id: "x", serial: 2 }))
+      .toMatchObject({ ok: false, needsFullApply: true });
+    expect(nftIn("list", "ruleset")).toBe(before);
+  });
+
   it("falls back to a full replace when the kernel's set drifted from the last-known-good", async () => {
     await enforcer.apply(compileRuleset(policyWith(["203.0.113.99", "203.0.113.98"]), device));
     nftIn("delete", "element", "inet", TABLE, "bl_c2_feed_v4", "{ 203.0.113.98 }"); // someone edited the kernel
