@@ -172,9 +172,10 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   const lists: ListSets[] = policy.blocklists.map((list, index) => {
     const base = `bl_${objectName(list.id)}`;
     const split = splitAddressList(list.entries);
-    const all = [...split.hosts4, ...split.hosts6, ...split.nets4.map(formatPrefix), ...split.nets6.map(formatPrefix)];
-    if (list.direction !== "inbound") blocked.dst.push(...all);
-    if (list.direction !== "outbound") blocked.src.push(...all);
+    // concat, not push(...spread): lists are tens of thousands of entries long.
+    const all = split.hosts4.concat(split.hosts6, split.nets4.map(formatPrefix), split.nets6.map(formatPrefix));
+    if (list.direction !== "inbound") blocked.dst = blocked.dst.concat(all);
+    if (list.direction !== "outbound") blocked.src = blocked.src.concat(all);
     for (const v of [4, 6] as const) {
       const type: SetKeyType = v === 4 ? "ipv4_addr" : "ipv6_addr";
       const hosts = v === 4 ? split.hosts4 : split.hosts6;
