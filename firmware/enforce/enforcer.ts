@@ -148,8 +148,9 @@ export class Enforcer {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw e;
     }
-    let rec = JSON.parse(text) as LkgRecord;
-    if (rec.format !== 1 || !Array.isArray(rec.batch)) throw new Error(`${lkgPath(this.#dataDir)}: not a last-known-good record`);
+    const stored = JSON.parse(text) as Omit<LkgRecord, "elementSets"> & { elementSetNames?: string[]; elementSets?: ElementSet[] };
+    if (stored.format !== 1 || !Array.isArray(stored.batch)) throw new Error(`${lkgPath(this.#dataDir)}: not a last-known-good record`);
+    let rec: LkgRecord = { ...stored, elementSets: stored.elementSets ?? elementSetsFromBatch(stored.batch, stored.elementSetNames ?? []) };
     // List deltas applied since this LKG was written (applyListDeltas) are folded in.
     const lines = await readJournal(journalPath(lkgPath(this.#dataDir)), rec.id);
     if (lines.length > 0) {
@@ -211,9 +212,13 @@ export class Enforcer {
       }
     }
     const reseed = await this.#banReseed();
-    const staged = this.#stage(compiled, structure);
+    // The batch is serialised once: the same text goes to nft and into the LKG file.
+    const batch = buildReplaceBatch(compiled);
+    const batchJson = JSON.stringify(batch);
+    const staged = this.#stage(compiled, structure, batch, batchJson);
     try {
-      await this.#nft.apply(buildReplaceBatch(compiled, reseed));
+      const withReseed = reseed.length === 0 ? batchJson : `${batchJson.slice(0, -1)},${JSON.stringify(reseed).slice(1)}`;
+      await this.#nft.applySerialized([...batch, ...reseed], withReseed);
     } catch (e) {
       await staged.abort();
       return failure("the ruleset was not applied (the running ruleset is unchanged)", e);
@@ -334,10 +339,10 @@ export class Enforcer {
   }
 
   /** Starts writing the LKG of `compiled` to a staged file; commit() makes it the LKG, abort() drops it. */
-  #stage(compiled: CompiledRuleset, structure: string): { commit(): Promise<void>; abort(): Promise<void> } {
-    const rec = this.#record(compiled, structure);
+  #stage(compiled: CompiledRuleset, structure: string, batch?: Command[], batchJson?: string): { commit(): Promise<void>; abort(): Promise<void> } {
+    const rec = this.#record(compiled, structure, batch);
     const path = lkgPath(this.#dataDir);
-    const written = stageFile(path, JSON.stringify(rec));
+    const written = stageFile(path, serialiseLkg(rec, batchJson));
     // A failed write surfaces in commit(); until then it must not be an unhandled rejection.
     written.catch(() => undefined);
     return {
@@ -354,7 +359,7 @@ export class Enforcer {
     };
   }
 
-  #record(compiled: CompiledRuleset, structure: string): LkgRecord {
+  #record(compiled: CompiledRuleset, structure: string, batch?: Command[]): LkgRecord {
     return {
       format: 1,
       id: crypto.randomUUID(),
@@ -363,13 +368,13 @@ export class Enforcer {
       structure,
       elementSets: compiled.elementSets,
       meta: compiled.meta,
-      batch: buildReplaceBatch(compiled),
+      batch: batch ?? buildReplaceBatch(compiled),
     };
   }
 
   async #save(compiled: CompiledRuleset, structure: string): Promise<void> {
     const rec = this.#record(compiled, structure);
-    await writeFileAtomic(lkgPath(this.#dataDir), JSON.stringify(rec));
+    await writeFileAtomic(lkgPath(this.#dataDir), serialiseLkg(rec));
     this.#lkg = rec;
     this.#stale = false;
     await removeJournal(journalPath(lkgPath(this.#dataDir)));
@@ -450,4 +455,30 @@ function coveredBy(batch: readonly Command[], base: string): (host: string) => b
     const r = parsePrefix(host);
     return r.ok && v6.some((n) => containsPrefix(n, r.value));
   };
+}
+
+/**
+ * The LKG as a file: the diffable sets' elements are already in the batch's set definitions,
+ * so only their names are written (half the bytes to serialise and fsync). `batchJson`, when
+ * given, is JSON.stringify(rec.batch) made once for nft too.
+ */
+function serialiseLkg(rec: LkgRecord, batchJson?: string): string {
+  const { elementSets, batch, ...rest } = rec;
+  const head = JSON.stringify({ ...rest, elementSetNames: elementSets.map((s) => s.name) });
+  return `${head.slice(0, -1)},"batch":${batchJson ?? JSON.stringify(batch)}}`;
+}
+
+/** The diffable sets as the batch defines them (elements in canonical text, as compiled). */
+function elementSetsFromBatch(batch: readonly Command[], names: readonly string[]): ElementSet[] {
+  const wanted = new Set(names);
+  const out: ElementSet[] = [];
+  for (const c of batch) {
+    const set = "add" in c && "set" in c.add ? (c.add as { set: NamedSet }).set : undefined;
+    if (!set || !wanted.has(set.name) || typeof set.type !== "string") continue;
+    out.push({
+      family: set.family, table: set.table, name: set.name, type: set.type as ElementSet["type"],
+      elements: (set.elem ?? []).filter((e): e is string => typeof e === "string"),
+    });
+  }
+  return out;
 }
