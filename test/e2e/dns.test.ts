@@ -32,6 +32,11 @@ for (const mode of ["bridge", "router"] as const) {
       p.dns.dohAddresses = [lab.addr.c2.v4];
       p.dns.dohNames = ["doh.example.test"];
       p.dns.upstreams = [lab.addr.dns.v4];
+      // A more specific allow beats the block of its parent name.
+      p.dns.allow = ["good.evil.example.test"];
+      // An inline list whose category only lan1's group blocks.
+      p.dns.lists = [{ id: "ads-sample", category: "ads", format: "domains", match: "subdomain", entries: ["ads.example.test"] }];
+      p.dns.groups = [{ id: "lan1-strict", clients: [`${lab.addr.lan1.v4}/32`], blockCategories: [...p.dns.blockCategories, "ads"] }];
       await writeFile(fw.policyPath, JSON.stringify(p));
       firmware = await startFirmware(lab, fw);
     });
@@ -45,6 +50,12 @@ for (const mode of ["bridge", "router"] as const) {
       expect(await short("www.evil.example.test")).toBe(lab.box.lanAddr4);
       expect(await short("upstream.test")).toBe(lab.addr.web.v4);
       expect(await short("evil.example.test", lab.addr.dns.v4, ["AAAA"])).toBe(lab.box.lanAddr6);
+    });
+
+    it("lets a more specific allow through, and blocks a category for lan1's group only", async () => {
+      expect(await short("good.evil.example.test")).toBe(lab.addr.web.v4);
+      expect(await short("ads.example.test")).toBe(lab.box.lanAddr4);
+      expect((await dig(["+short", `@${lab.addr.dns.v4}`, "ads.example.test"], "lan2")).trim()).toBe(lab.addr.web.v4);
     });
 
     it("diverts DNS aimed at any other resolver (UDP and TCP, IPv4 and IPv6) to the filter", async () => {
