@@ -34,6 +34,7 @@ for (const mode of ["bridge", "router"] as const) {
       p.dns.upstreams = [lab.addr.dns.v4];
       // A more specific allow beats the block of its parent name.
       p.dns.allow = ["good.evil.example.test"];
+      p.dns.block.push(lab.addr.names.cnameTarget);
       // An inline list whose category only lan1's group blocks.
       p.dns.lists = [{ id: "ads-sample", category: "ads", format: "domains", match: "subdomain", entries: ["ads.example.test"] }];
       p.dns.groups = [{ id: "lan1-strict", clients: [`${lab.addr.lan1.v4}/32`], blockCategories: [...p.dns.blockCategories, "ads"] }];
@@ -56,6 +57,14 @@ for (const mode of ["bridge", "router"] as const) {
       expect(await short("good.evil.example.test")).toBe(lab.addr.web.v4);
       expect(await short("ads.example.test")).toBe(lab.box.lanAddr4);
       expect((await dig(["+short", `@${lab.addr.dns.v4}`, "ads.example.test"], "lan2")).trim()).toBe(lab.addr.web.v4);
+    });
+
+    it("blocks a name whose upstream answer goes through a CNAME to a blocked name, for A and AAAA alike", async () => {
+      // Without the filter the upstream answers it (through the CNAME) with the web server.
+      const direct = await lab.exec("wan", ["dig", "+short", `@${lab.addr.dns.v4}`, lab.addr.names.cloaked]);
+      expect(direct.stdout).toContain(lab.addr.web.v4);
+      expect(await short(lab.addr.names.cloaked)).toBe(lab.box.lanAddr4);
+      expect(await short(lab.addr.names.cloaked, lab.addr.dns.v4, ["AAAA"])).toBe(lab.box.lanAddr6);
     });
 
     it("diverts DNS aimed at any other resolver (UDP and TCP, IPv4 and IPv6) to the filter", async () => {

@@ -51,7 +51,7 @@ export interface LabAddresses {
   /** The documentation ranges the lab lives in; anything else counts as a seal leak. */
   docRanges: { v4: string[]; v6: string[] };
   /** Names the upstream resolver answers (subdomains too). */
-  names: { example: string; upstream: string; c2: string };
+  names: { example: string; upstream: string; c2: string; cloaked: string; cnameTarget: string };
   /** The interface the wan namespace's addresses sit on (for `nmap -e`). */
   wanIf: string;
 }
@@ -159,7 +159,8 @@ export function buildAddresses(mode: LabMode): LabAddresses {
     lan1Ports: { ssh: 22, http: 8080 },
     lanPrefix: { v4: "192.0.2.0/24", v6: "2001:db8:2::/64" },
     docRanges: { v4: [...DOC_V4], v6: [...DOC_V6] },
-    names: { example: "example.test", upstream: "upstream.test", c2: "c2.test" },
+    // cloaked.test is a CNAME to tracker.example.test (CNAME cloaking, as trackers do).
+    names: { example: "example.test", upstream: "upstream.test", c2: "c2.test", cloaked: "cloaked.test", cnameTarget: "tracker.example.test" },
     wanIf: "eth0",
   };
   if (mode === "router") addr.wanGateway = { ...RTR_WAN };
@@ -415,6 +416,8 @@ export function buildServices(
         ...answer(addr.names.example, addr.web),
         ...answer(addr.names.upstream, addr.web),
         ...answer(addr.names.c2, addr.c2),
+        `--host-record=${addr.names.cnameTarget},${addr.web.v4},${addr.web.v6}`,
+        `--cname=${addr.names.cloaked},${addr.names.cnameTarget}`,
         "--address=/#/", // everything else: NXDOMAIN, as from a real resolver
         "--log-queries",
         "--log-facility=-",
