@@ -126,9 +126,29 @@ async function cmdCompile(device: Device, policy: Policy, withMeta: boolean): Pr
   process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
 }
 
+/**
+ * The policy in force, kept beside the last-known-good ruleset: what the DNS filter and
+ * `dns query` use after a reboot, when no policy file is given.
+ */
+function appliedPolicyPath(device: Device): string {
+  return join(device.dataDir, "policy", "applied.json");
+}
+
+async function keepAppliedPolicy(device: Device, policy: Policy): Promise<void> {
+  await writeFileAtomic(appliedPolicyPath(device), JSON.stringify(policy));
+}
+
+/** The policy last applied on this box, else the shipped baseline. */
+async function appliedPolicy(device: Device): Promise<Policy> {
+  const text = await readFile(appliedPolicyPath(device), "utf8").catch(() => undefined);
+  const r = text === undefined ? undefined : parsePolicyText(text);
+  return r?.ok ? r.value : baselinePolicy();
+}
+
 async function cmdApply(device: Device, policy: Policy): Promise<number> {
   const { enforcer } = services(device);
   const o = await enforcer.apply(compileRuleset(policy, device));
+  if (o.ok) await keepAppliedPolicy(device, policy);
   (o.ok ? process.stdout : process.stderr).write(`${describe(o)}\n`);
   return o.ok ? 0 : 1;
 }
@@ -220,7 +240,7 @@ async function cmdDns(device: Device, args: string[], client: string | undefined
     return 0;
   }
   if (sub !== "query" || !name) throw new UsageError("usage: sekisho dns query NAME [--client IP] [--policy FILE] | sekisho dns stats");
-  const policy = policyPath ? await loadPolicy(policyPath) : baselinePolicy();
+  const policy = policyPath ? await loadPolicy(policyPath) : await appliedPolicy(device);
   const box = {
     management4: device.management.address4, management6: device.management.address6,
     blockPage4: device.management.address4, blockPage6: device.management.address6,
@@ -451,12 +471,13 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   else {
     log(`boot: ${boot.error}; applying the shipped baseline`);
     const b = await enforcer.apply(compileRuleset(baselinePolicy(), device));
+    if (b.ok) await keepAppliedPolicy(device, baselinePolicy());
     log(`boot: ${describe(b)}`);
     if (!b.ok) return 1;
   }
   const applied = await enforcer.readLastKnownGood();
   const pipeline = await startPipeline(device, applied?.meta ?? {});
-  const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => baselinePolicy()) : baselinePolicy();
+  const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => appliedPolicy(device)) : await appliedPolicy(device);
   const dns = await startDnsFilter(device, bootPolicy, pipeline);
   const applyPolicy = async (): Promise<void> => {
     if (!policyPath) return;
@@ -465,6 +486,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
       const compiled = compileRuleset(policy, device);
       const o = await enforcer.apply(compiled);
       if (o.ok) {
+        await keepAppliedPolicy(device, policy);
         pipeline.setMeta(compiled.meta);
         await dns?.reload(policy);
       }

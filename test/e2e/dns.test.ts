@@ -117,6 +117,15 @@ for (const mode of ["bridge", "router"] as const) {
       expect(blocked).toBeGreaterThan(0);
     });
 
+    it("keeps filtering with the applied policy after a restart without a policy file", async () => {
+      await firmware.kill("SIGTERM");
+      expect(await firmware.exited).toBe(0);
+      firmware = await startFirmware(lab, fw, { policy: false, name: "firmware-restarted" });
+      expect(await short("evil.example.test")).toBe(lab.box.lanAddr4);
+      const q = await runFirmware(lab, fw, ["dns", "query", "evil.example.test"]);
+      expect(q.stdout).toMatch(/decision: blocked/);
+    });
+
     it("records a blocked query as a web event", async () => {
       await short("evil.example.test");
       await waitFor("the dns-block event", async () => {
