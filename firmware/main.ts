@@ -241,10 +241,7 @@ async function cmdDns(device: Device, args: string[], client: string | undefined
   }
   if (sub !== "query" || !name) throw new UsageError("usage: sekisho dns query NAME [--client IP] [--policy FILE] | sekisho dns stats");
   const policy = policyPath ? await loadPolicy(policyPath) : await appliedPolicy(device);
-  const box = {
-    management4: device.management.address4, management6: device.management.address6,
-    blockPage4: device.management.address4, blockPage6: device.management.address6,
-  };
+  const box = dnsBoxAddresses(device);
   const listTexts = await readStoredLists(policy.dns.lists, join(device.dataDir, "dns-lists"));
   const r = compileDnsFilter({ policy: policy.dns, listTexts, box }, { allowPartial: true });
   if (!r.ok) throw new CliFailure(`the DNS filter could not be built: ${r.error.kind}`);
@@ -400,6 +397,14 @@ async function startPipeline(device: Device, meta: RuleMetaMap): Promise<Pipelin
   }
 }
 
+/** The box's addresses as the DNS filter answers them: itself, and the block page (the same address). */
+function dnsBoxAddresses(device: Device) {
+  return {
+    management4: device.management.address4, management6: device.management.address6,
+    blockPage4: device.management.address4, blockPage6: device.management.address6,
+  };
+}
+
 /** The resolvers the box itself was given (DHCP / the image), when the policy names none. */
 async function systemResolvers(device: Device): Promise<Upstream[]> {
   const text = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
@@ -418,10 +423,7 @@ type DnsService = { reload(policy: Policy): Promise<void>; status(): unknown; st
 async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline): Promise<DnsService | undefined> {
   if (!policy.dns.enabled) return undefined;
   const listDir = join(device.dataDir, "dns-lists");
-  const box = {
-    management4: device.management.address4, management6: device.management.address6,
-    blockPage4: device.management.address4, blockPage6: device.management.address6,
-  };
+  const box = dnsBoxAddresses(device);
   const input = async (p: Policy) => ({ policy: p.dns, listTexts: await readStoredLists(p.dns.lists, listDir), box });
   const compiled = compileDnsFilter(await input(policy), { allowPartial: true });
   if (!compiled.ok) {

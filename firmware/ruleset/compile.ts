@@ -108,6 +108,8 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   const fromWan: Stmt = bridge
     ? match({ meta: { key: "mark" } }, MARK_WAN)
     : match({ meta: { key: "iifname" } }, device.interfaces.wan);
+  /** The LAN's IPv4 prefixes (DHCP offers from the router, masquerading). */
+  const lan4 = device.lanPrefixes.map(parsePrefix).flatMap((r) => (r.ok && r.value.family === 4 ? [r.value] : []));
   const fromLan: Stmt = bridge
     ? match({ meta: { key: "mark" } }, MARK_LAN)
     : match({ meta: { key: "iifname" } }, device.interfaces.lan);
@@ -311,7 +313,6 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     // conntrack cannot tie to the request, so they are new flows from the WAN side. Only
     // from the LAN's own prefix (the router's LAN address) or link-local (DHCPv6): the
     // internet beyond the router cannot use source port 67 to reach office PCs.
-    const lan4 = device.lanPrefixes.map(parsePrefix).flatMap((r) => (r.ok && r.value.family === 4 ? [r.value] : []));
     if (lan4.length > 0) {
       forward.push([fromWan, match(SADDR(4), oneOrSet(collapsePrefixes(lan4).map((p) => prefixElement(p) as Expr))),
         l4("udp"), sport("udp", 67), dport("udp", 68), ACCEPT]);
@@ -464,7 +465,6 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
       pre.push([fromWan, l4(a.protocol), dport(a.protocol, a.externalPort ?? a.port),
         { dnat: { family: "ip", addr: formatPrefix(to.value), port: a.port } }]);
     }
-    const lan4 = device.lanPrefixes.map(parsePrefix).flatMap((r) => (r.ok && r.value.family === 4 ? [r.value] : []));
     const post: Stmt[][] = lan4.length === 0 ? [] : [[
       match({ meta: { key: "oifname" } }, device.interfaces.wan),
       match(SADDR(4), oneOrSet(collapsePrefixes(lan4).map((p) => prefixElement(p) as Expr))),
