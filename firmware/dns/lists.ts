@@ -168,9 +168,16 @@ export function parseDomainList(text: string, format: ListFormat, match: ListMat
     if (e - s > 1 && text.charCodeAt(e - 1) === 46) {
       e--;
       nDots--;
+      // Only the label the dot closed was "empty" because of it: look at every label again
+      // (an earlier empty one, as in "._.", stays an error).
       flags &= ~F_EMPTY_LABEL;
-      const l = nDots > 0 ? e - (dots[nDots - 1] ?? 0) - 1 : e - s;
-      if (l === 0) flags |= F_EMPTY_LABEL;
+      let labelStart = s;
+      for (let k = 0; k < nDots; k++) {
+        const d = dots[k] ?? 0;
+        if (d === labelStart) flags |= F_EMPTY_LABEL;
+        labelStart = d + 1;
+      }
+      if (e === labelStart) flags |= F_EMPTY_LABEL;
     }
     if (flags & (F_UPPER | F_NONASCII) && !(flags & F_BAD)) {
       const r = normaliseName(text.slice(s, e));

@@ -118,6 +118,15 @@ describe("list parsing", () => {
       }));
   });
 
+  it("rejects an empty label anywhere, also before a trailing dot", () => {
+    for (const line of ["._.", "..", "a..b.", ".a.", "a.b.."]) {
+      for (const format of ["hosts", "domains", "adblock"] as const) {
+        expect(listRules(line, format, "exact").rules, `${format}: ${line}`).toEqual([]);
+      }
+    }
+    expect(listRules("a.example.", "domains", "exact").rules.map((r) => r.name)).toEqual(["a.example"]);
+  });
+
   it("property: every name it accepts is what normaliseName makes of it, and any text parses without throwing", () => {
     fc.assert(fc.property(fc.array(fc.oneof(fc.domain(), fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 20 })), { maxLength: 30 }), (lines) => {
       for (const format of ["hosts", "domains", "adblock"] as const) {
