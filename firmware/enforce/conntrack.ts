@@ -8,7 +8,7 @@
  * it), the enforcer deletes those flows from the conntrack table: their next packet is new
  * again, meets the blocklist and is dropped (and logged).
  */
-import { spawn } from "node:child_process";
+import { runCommand } from "../host/command.ts";
 import { containsPrefix, parsePrefix, type Prefix } from "../../policies/net.ts";
 
 /** One flow's original direction, as `conntrack -L` prints it. */
@@ -63,8 +63,6 @@ export function flowsToCut(flows: readonly Flow[], blocked: BlockedAddresses): {
   return { dst: [...dst].sort(), src: [...src].sort() };
 }
 
-type Run = { code: number | null; stdout: string; stderr: string };
-
 /** The `conntrack` tool (conntrack-tools), run with an argument array and a fixed environment. */
 export class Conntrack {
   readonly #argv: readonly string[];
@@ -92,16 +90,9 @@ export class Conntrack {
     return cut.dst.length + cut.src.length;
   }
 
-  #run(args: string[]): Promise<Run> {
-    const [file, ...pre] = this.#argv;
-    return new Promise((resolve, reject) => {
-      const child = spawn(file!, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" } });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-      child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout, stderr }));
-    });
+  async #run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const r = await runCommand([...this.#argv, ...args]);
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   }
+
 }

@@ -38,22 +38,12 @@ const BASELINE_KEY = "baseline_started";
 /** Rows per INSERT statement (SQLite allows 32766 bound values; 12 columns a row). */
 const CHUNK = 500;
 
-/** A device as the inventory lists it. */
-export type InventoryDevice = {
-  mac: string;
-  macKind: "global" | "randomised";
-  vendor: string | null;
-  dhcpHostname: string | null;
-  dhcpVendorClass: string | null;
-  dhcpClientId: string | null;
-  /** The user-given name. */
-  name: string | null;
-  firstSeen: number;
-  lastSeen: number;
-  lastSource: ObservationSource;
-  /** First seen during the baseline window after installation (no new-device event). */
-  baseline: boolean;
-  /** Its addresses, most recently seen first. */
+/**
+ * A device as the inventory lists it: what it keeps in memory (KnownDevice, the user-given
+ * name in `name`, `baseline` when first seen in the quiet window after installation),
+ * without its bookkeeping, plus its addresses, most recently seen first.
+ */
+export type InventoryDevice = Omit<KnownDevice, "announcedAt" | "persistedLastSeen"> & {
   addresses: InventoryAddress[];
 };
 
@@ -216,8 +206,14 @@ export class DeviceInventory {
   listDevices(): InventoryDevice[] {
     const cache = this.#loaded();
     return [...cache.devices.values()]
-      .map((d) => toInventoryDevice(d, [...(cache.addressesByMac.get(d.mac) ?? [])].map((ip) => cache.addresses.get(ip))))
+      .map((d) => this.#view(d))
       .sort(byLastSeen);
+  }
+
+  /** A known device with its current addresses, as listDevices / getDevice give it. */
+  #view(d: KnownDevice): InventoryDevice {
+    const cache = this.#loaded();
+    return toInventoryDevice(d, [...(cache.addressesByMac.get(d.mac) ?? [])].map((ip) => cache.addresses.get(ip)));
   }
 
   /** One device by MAC (any text form), or undefined. */
@@ -226,7 +222,7 @@ export class DeviceInventory {
     const mac = parseMac(macText);
     const d = mac === undefined ? undefined : cache.devices.get(mac);
     if (d === undefined) return undefined;
-    return toInventoryDevice(d, [...(cache.addressesByMac.get(d.mac) ?? [])].map((ip) => cache.addresses.get(ip)));
+    return this.#view(d);
   }
 
   /**

@@ -7,10 +7,9 @@
  * `t; delete table ip x` in `nft list table inet NAME` runs the second command too
  * (tried on nft 1.0.6). A JSON string is only ever a name.
  */
-import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { runCommand, type CommandResult } from "../host/command.ts";
 import { NftCommandError, NftError, NftNotFoundError, NftParseError } from "./errors.ts";
 import { describeCommand, findFailedCommand, summariseNftMessage } from "./failure.ts";
 import {
@@ -30,7 +29,7 @@ export type NftOptions = {
   runDir: string;
 };
 
-type ProcessResult = { stdout: string; stderr: string; exitCode: number | null; signal: string | null };
+type ProcessResult = CommandResult;
 
 /** Typed nftables driver over `nft -j`. Holds no state but its options. */
 export class Nft {
@@ -168,7 +167,7 @@ export class Nft {
   async #run(args: readonly string[]): Promise<ProcessResult> {
     const argv = [...this.#argv, ...args];
     try {
-      return await runProcess(argv);
+      return await runCommand(argv);
     } catch (cause) {
       if ((cause as { code?: unknown } | null)?.code === "ENOENT") throw new NftNotFoundError(argv, { cause });
       throw new NftError(`cannot run ${JSON.stringify(argv[0] ?? "")}: ${(cause as Error).message}`, { cause });
@@ -182,34 +181,3 @@ function required<T>(value: T | undefined, what: string, output: string): T {
   throw new NftParseError({ what: "listing", issues: [{ path: "nftables", message: `no ${what} in it` }], output });
 }
 
-/**
- * Runs a program (argument array, no shell) and collects all of its output: no maxBuffer
- * cap, since a listing of 100k elements is megabytes.
- */
-const NFT_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" };
-
-function runProcess(argv: readonly string[]): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const [file, ...args] = argv;
-    if (file === undefined) {
-      reject(new Error("empty argv"));
-      return;
-    }
-    // A fixed environment: nft's messages stay in English whatever the box's locale, and
-    // Deno needs no --allow-env to start it (it would otherwise read and copy ours).
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: NFT_ENV });
-    const stdout: Uint8Array[] = [];
-    const stderr: Uint8Array[] = [];
-    child.stdout.on("data", (chunk: Uint8Array) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Uint8Array) => stderr.push(chunk));
-    child.once("error", reject);
-    child.once("close", (exitCode, signal) => {
-      resolve({
-        stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: Buffer.concat(stderr).toString("utf8"),
-        exitCode,
-        signal,
-      });
-    });
-  });
-}
