@@ -89,7 +89,7 @@ export const OutboundBlock = z.object({
   reason: Text,
 });
 
-const Domain = z
+export const Domain = z
   .string()
   .max(253)
   .regex(/^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$/i, "must be a domain name");
@@ -163,6 +163,12 @@ export const DnsPolicy = z.object({
   upstreams: z.array(IpAddr).max(8),
   /** Per-client categories (default: none, everyone gets `blockCategories`). */
   groups: z.array(DnsClientGroup).max(32).default([]),
+  /**
+   * Categories the local admin page may switch on or off on the box (policies/overrides.ts).
+   * The default leaves the security categories (malware, phishing, c2, scam, doh) to the
+   * provider: an office worker can relax "social", never "phishing".
+   */
+  localSwitchable: z.array(DnsCategory).max(32).default(["adult", "gambling", "online-storage", "social", "ads", "tracking", "piracy", "other"]),
 });
 export type DnsPolicy = z.infer<typeof DnsPolicy>;
 export type DnsList = z.infer<typeof DnsList>;

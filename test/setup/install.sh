@@ -7,12 +7,15 @@ cd "$(dirname "$0")/../.."
 
 declare -A want=([nft]=nftables [ip]=iproute2 [nmap]=nmap [curl]=curl [dig]=bind9-dnsutils
                  [ulogd]=ulogd2 [iperf3]=iperf3 [python3]=python3 [dnsmasq]=dnsmasq-base
-                 [rsyslogd]=rsyslog [conntrack]=conntrack [dnsperf]=dnsperf)
+                 [rsyslogd]=rsyslog [conntrack]=conntrack [dnsperf]=dnsperf
+                 [chromium]=chromium [socat]=socat)   # the admin page's browser tests; the demo's port forward
 miss=()
 for c in "${!want[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("${want[$c]}"); done
 dpkg -s ulogd2-json >/dev/null 2>&1 || miss+=(ulogd2-json)   # ulogd's JSON output is its own .deb
 dpkg -s ulogd2-pcap >/dev/null 2>&1 || miss+=(ulogd2-pcap)   # and its PCAP output (DHCP snooping)
 command -v udhcpc >/dev/null 2>&1 || miss+=(udhcpc)          # the lab's DHCP client (with busybox)
+# Without a Japanese font every Japanese word in a browser screenshot is a row of boxes.
+dpkg -s fonts-ipaexfont-gothic >/dev/null 2>&1 || miss+=(fonts-ipaexfont-gothic)
 [[ -e /proc/sys/net/bridge ]] || command -v modprobe >/dev/null || miss+=(kmod)
 
 if (( ${#miss[@]} )); then

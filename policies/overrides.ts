@@ -1,0 +1,136 @@
+/**
+ * Local overrides: what the admin page changes on the box itself, on top of the provider's
+ * policy. They are kept apart from the policy (a new provider policy never erases them) and
+ * merged at compile time with one precedence, documented in policies/README.md:
+ *
+ *   1. a blocked device (by MAC) loses all traffic through the box;
+ *   2. local allow / block of a domain beat every provider list and the policy's own
+ *      allow / block (firmware/dns/filter.ts, "local");
+ *   3. a category switched on or off locally replaces the provider's choice for everyone
+ *      (the default and every client group), but only for the categories the provider
+ *      lets the box switch (`dns.localSwitchable`).
+ *
+ * Pure: parse, change and merge plain values. The firmware keeps them (firmware/policy).
+ */
+import { z } from "zod";
+import { DnsCategory, Domain, MAC_RE, type DnsLocalOverrides, type Policy } from "./schema.ts";
+
+/** A MAC as the inventory stores it: lower case, ":"-separated. */
+export const Mac = z.string().regex(MAC_RE, "must be a MAC address (six pairs of hex digits)")
+  .transform((s) => s.toLowerCase().replaceAll("-", ":"));
+
+/** A domain name typed by a person: trimmed, lower case, without a trailing dot. */
+export const OverrideDomain = z.string().trim().max(253).pipe(Domain).transform((s) => s.toLowerCase().replace(/\.$/, ""));
+
+export const LocalOverrides = z.object({
+  dns: z.object({
+    allow: z.array(OverrideDomain).max(10_000).default([]),
+    block: z.array(OverrideDomain).max(10_000).default([]),
+    /** category → blocked (true) or not (false); absent: the provider's choice. */
+    categories: z.partialRecord(DnsCategory, z.boolean()).default({}),
+  }).default({ allow: [], block: [], categories: {} }),
+  blockedDevices: z.array(Mac).max(1024).default([]),
+});
+export type LocalOverrides = z.infer<typeof LocalOverrides>;
+
+export const EMPTY_OVERRIDES: LocalOverrides = { dns: { allow: [], block: [], categories: {} }, blockedDevices: [] };
+
+/** One change the admin page asks for (parsed from a form with this schema). */
+export const OverrideChange = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("allow-domain"), domain: OverrideDomain }),
+  z.object({ kind: z.literal("block-domain"), domain: OverrideDomain }),
+  /** Removes the domain from both local lists: the provider's lists decide again. */
+  z.object({ kind: z.literal("reset-domain"), domain: OverrideDomain }),
+  z.object({ kind: z.literal("set-category"), category: DnsCategory, blocked: z.boolean() }),
+  z.object({ kind: z.literal("reset-category"), category: DnsCategory }),
+  z.object({ kind: z.literal("block-device"), mac: Mac }),
+  z.object({ kind: z.literal("unblock-device"), mac: Mac }),
+]);
+export type OverrideChange = z.infer<typeof OverrideChange>;
+
+/** One line of the ポリシー page's history: a provider policy applied, or a local change. */
+export type PolicyHistoryEntry = {
+  id: number;
+  time: number;
+  source: "provider" | "local";
+  policyId: string;
+  serial: number;
+  /** A local change: what was asked. */
+  change?: OverrideChange;
+  /** A provider policy: rule ids added, removed and changed against the one before. */
+  diff?: { added: string[]; removed: string[]; changed: string[] };
+};
+
+export type ChangeOutcome = { ok: true; overrides: LocalOverrides } | { ok: false; error: string };
+
+const without = <T>(xs: readonly T[], x: T): T[] => xs.filter((y) => y !== x);
+const withOne = <T>(xs: readonly T[], x: T): T[] => (xs.includes(x) ? [...xs] : [...xs, x]);
+
+/** The overrides after one change (pure). A category the provider does not let the box switch is refused. */
+export function applyOverrideChange(policy: Policy, current: LocalOverrides, change: OverrideChange): ChangeOutcome {
+  const dns = current.dns;
+  switch (change.kind) {
+    case "allow-domain":
+      return ok({ ...current, dns: { ...dns, allow: withOne(dns.allow, change.domain), block: without(dns.block, change.domain) } });
+    case "block-domain":
+      return ok({ ...current, dns: { ...dns, block: withOne(dns.block, change.domain), allow: without(dns.allow, change.domain) } });
+    case "reset-domain":
+      return ok({ ...current, dns: { ...dns, allow: without(dns.allow, change.domain), block: without(dns.block, change.domain) } });
+    case "set-category":
+    case "reset-category": {
+      if (!policy.dns.localSwitchable.includes(change.category)) {
+        return { ok: false, error: `the provider's policy does not let the box switch category ${change.category}` };
+      }
+      const categories = { ...dns.categories };
+      if (change.kind === "set-category") categories[change.category] = change.blocked;
+      else delete categories[change.category];
+      return ok({ ...current, dns: { ...dns, categories } });
+    }
+    case "block-device":
+      return ok({ ...current, blockedDevices: withOne(current.blockedDevices, change.mac) });
+    case "unblock-device":
+      return ok({ ...current, blockedDevices: without(current.blockedDevices, change.mac) });
+  }
+}
+
+const ok = (overrides: LocalOverrides): ChangeOutcome => ({ ok: true, overrides });
+
+/** What the compilers get: the policy with the local category switches applied, and the local name rules. */
+export type MergedPolicy = { policy: Policy; dnsOverrides: DnsLocalOverrides; blockedDevices: string[] };
+
+/**
+ * The provider policy with the local overrides merged in (pure). Category switches apply only
+ * where the policy allows them (an override kept from an older policy that no longer does is
+ * ignored, not an error).
+ */
+export function mergeOverrides(policy: Policy, overrides: LocalOverrides): MergedPolicy {
+  const switches = Object.entries(overrides.dns.categories)
+    .filter(([c]) => policy.dns.localSwitchable.includes(c as DnsCategory)) as [DnsCategory, boolean][];
+  const switched = (cats: readonly DnsCategory[]): DnsCategory[] => {
+    const set = new Set(cats);
+    for (const [c, blocked] of switches) {
+      if (blocked) set.add(c);
+      else set.delete(c);
+    }
+    return DnsCategory.options.filter((c) => set.has(c));
+  };
+  const merged: Policy = switches.length === 0 ? policy : {
+    ...policy,
+    dns: {
+      ...policy.dns,
+      blockCategories: switched(policy.dns.blockCategories),
+      groups: policy.dns.groups.map((g) => ({ ...g, blockCategories: switched(g.blockCategories) })),
+    },
+  };
+  return {
+    policy: merged,
+    dnsOverrides: { allow: [...overrides.dns.allow], block: [...overrides.dns.block] },
+    blockedDevices: [...overrides.blockedDevices].sort(),
+  };
+}
+
+/** Parses kept overrides; anything unreadable gives a clear error (the caller keeps what it has). */
+export function parseOverrides(input: unknown): { ok: true; value: LocalOverrides } | { ok: false; error: string } {
+  const r = LocalOverrides.safeParse(input);
+  return r.success ? { ok: true, value: r.data } : { ok: false, error: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+}
