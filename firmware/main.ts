@@ -37,10 +37,11 @@ import { readDevices } from "./inventory/inventory.ts";
 import { INVENTORY_MIGRATIONS, InventoryService } from "./inventory/service.ts";
 import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
 import { loadVendorTable } from "./inventory/vendor.ts";
-import { serveBlockPage } from "./dns/block-page.ts";
+import { blockPageResponse } from "./dns/block-page.ts";
+import { adminHosts, routeByHost, serveWeb, type WebServer } from "./admin/server.ts";
 import { dnsQueryEvents } from "./dns/events.ts";
 import { formatDnsStats, formatNameExplanation } from "./dns/cli.ts";
-import { compileDnsFilter, explainName } from "./dns/filter.ts";
+import { BOX_NAME, compileDnsFilter, explainName, type DnsFilter } from "./dns/filter.ts";
 import { readStoredLists } from "./dns/list-store.ts";
 import { reloadDnsFilter } from "./dns/reload.ts";
 import { DnsServer } from "./dns/server.ts";
@@ -413,7 +414,7 @@ async function systemResolvers(device: Device): Promise<Upstream[]> {
     .slice(0, 4).map((address) => ({ address, port: 53 }));
 }
 
-type DnsService = { reload(policy: Policy): Promise<void>; status(): unknown; stop(): Promise<void> };
+type DnsService = { filter(): DnsFilter; reload(policy: Policy): Promise<void>; status(): unknown; stop(): Promise<void> };
 
 /**
  * The DNS filter (firmware/dns): the ruleset diverts all LAN DNS to it; blocked names get the
@@ -437,8 +438,6 @@ async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline
     macOf: (ip) => pipeline.macOf(ip), recvBufferBytes: 4 << 20,
   });
   await server.start();
-  const page = await serveBlockPage({ address: device.management.address4, port: 80, filter: () => server.filter })
-    .catch((e: unknown) => { log(`dns: block page not served: ${(e as Error).message}`); return undefined; });
   const statsPath = join(device.runDir, "dns-stats.json");
   const drain = setInterval(() => {
     const events = dnsQueryEvents(server.drainLog(5000), (ip) => pipeline.macOf(ip));
@@ -446,6 +445,7 @@ async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline
     void writeFileAtomic(statsPath, JSON.stringify(server.stats())).catch((e: unknown) => log(`dns: stats: ${(e as Error).message}`));
   }, 1000);
   return {
+    filter: () => server.filter,
     async reload(p) {
       const r = await reloadDnsFilter(server, await input(p));
       if (!r.ok) log(`dns: reload failed (${r.error.kind}); the filter in force stays`);
@@ -455,10 +455,33 @@ async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline
     async stop() {
       clearInterval(drain);
       pipeline.submit(dnsQueryEvents(server.drainLog(), (ip) => pipeline.macOf(ip)));
-      await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
       await server.stop();
     },
   };
+}
+
+/**
+ * The box's web listener on its management address(es), port 80: the admin page for the
+ * box's own names, the block page for every name the DNS filter sent here. An address that
+ * cannot be bound (an IPv6 address still in duplicate address detection) is logged, not fatal.
+ */
+async function startWebListener(device: Device, dns: DnsService | undefined): Promise<WebServer[]> {
+  const m = device.management;
+  const handler = routeByHost({
+    hosts: adminHosts([m.address4, m.address6], BOX_NAME),
+    admin: undefined,
+    blockPage: (site) => blockPageResponse(site, dns?.filter()),
+  });
+  const servers: WebServer[] = [];
+  for (const address of [m.address4, m.address6]) {
+    if (!address) continue;
+    try {
+      servers.push(await serveWeb({ address, port: 80, handler }));
+    } catch (e) {
+      log(`web: cannot listen on ${address} port 80: ${(e as Error).message}`);
+    }
+  }
+  return servers;
 }
 
 /**
@@ -481,6 +504,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   const pipeline = await startPipeline(device, applied?.meta ?? {});
   const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => appliedPolicy(device)) : await appliedPolicy(device);
   const dns = await startDnsFilter(device, bootPolicy, pipeline);
+  const web = await startWebListener(device, dns);
   const applyPolicy = async (): Promise<void> => {
     if (!policyPath) return;
     try {
@@ -514,7 +538,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
       clearInterval(watchdog);
       // Let a reload in progress finish: the kernel and the LKG always agree. Then flush
       // every accepted record to the store before exiting.
-      void busy.then(() => dns?.stop()).then(() => pipeline.stop()).then(() => resolve(0));
+      void busy.then(() => Promise.all(web.map((w) => w.close()))).then(() => dns?.stop()).then(() => pipeline.stop()).then(() => resolve(0));
     };
     // Watchdog: if something removed the table (an `nft flush ruleset` by hand, another
     // tool), put the last-known-good back. It also keeps the event loop alive: signal

@@ -2,9 +2,9 @@
  * The block page: what a person sees when the DNS filter sent their browser to the box
  * instead of a dangerous site. Japanese first, English below; it says which site, why (the
  * category and the list), and how to ask for an exception. The site name comes from the
- * request's Host header: attacker-controlled text, escaped on output.
+ * request's Host header: attacker-controlled text, escaped on output. It is served by the
+ * box's web listener (firmware/admin/server.ts) for every name that is not the box's own.
  */
-import { createServer, type Server } from "node:http";
 import type { DnsFilter } from "./filter.ts";
 import { explainName } from "./filter.ts";
 
@@ -17,14 +17,6 @@ const CATEGORY_JA: Record<string, string> = {
 /** HTML-escapes text for element content and attribute values. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** The site as the request names it: the Host header without port, bounded, or "". */
-export function siteOf(host: string | undefined): string {
-  if (!host) return "";
-  const h = host.trim().slice(0, 260);
-  const m = /^\[([^\]]*)\]/.exec(h);
-  return (m ? m[1]! : h.replace(/:\d+$/, "")).toLowerCase();
 }
 
 /** Renders the page (pure). `reason` is what the filter says about the site, if anything. */
@@ -54,29 +46,24 @@ If you need it for work, ask your administrator or provider to allow it, quoting
 }
 
 /**
- * Serves the block page on `address:port` for every request (any path, any method): the
- * filter's current decision for the Host explains why. Returns the server to close.
+ * The block page's response for a request naming `site` (any path, any method): the
+ * filter's current decision for the site explains why (`filter` undefined: the filter is
+ * not running, and the page says only that the site was judged dangerous).
  */
-export function serveBlockPage(opts: { address: string; port: number; filter: () => DnsFilter }): Promise<Server> {
-  const server = createServer((req, res) => {
-    const site = siteOf(req.headers.host);
-    const e = site ? explainName(opts.filter(), site) : undefined;
-    const r = e && e.ok ? e.reason : undefined;
-    const reason = r && r.action === "block"
-      ? { ...(r.source.category ? { category: r.source.category } : {}), list: r.source.id }
-      : undefined;
-    const body = renderBlockPage(site, reason);
-    res.writeHead(403, {
+export function blockPageResponse(site: string, filter: DnsFilter | undefined): Response {
+  const e = site && filter ? explainName(filter, site) : undefined;
+  const r = e && e.ok ? e.reason : undefined;
+  const reason = r && r.action === "block"
+    ? { ...(r.source.category ? { category: r.source.category } : {}), list: r.source.id }
+    : undefined;
+  return new Response(renderBlockPage(site, reason), {
+    status: 403,
+    headers: {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",
-      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
-    });
-    res.end(body);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.address, () => resolve(server));
+    },
   });
 }

@@ -1,14 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { escapeHtml, renderBlockPage, siteOf } from "../../../firmware/dns/block-page.ts";
+import { blockPageResponse, escapeHtml, renderBlockPage } from "../../../firmware/dns/block-page.ts";
+import { compileDnsFilter } from "../../../firmware/dns/filter.ts";
+import { parsePolicy } from "../../../policies/schema.ts";
+import baseline from "../../../policies/baseline.json" with { type: "json" };
 import { dnsQueryEvents } from "../../../firmware/dns/events.ts";
 import type { DnsQueryRecord } from "../../../firmware/dns/query-log.ts";
 
 describe("block page", () => {
-  it("takes the site from the Host header, without port, bounded", () => {
-    expect(siteOf("Evil.Example.Test:8080")).toBe("evil.example.test");
-    expect(siteOf("[2001:db8::1]:80")).toBe("2001:db8::1");
-    expect(siteOf(undefined)).toBe("");
-    expect(siteOf("a".repeat(5000)).length).toBeLessThanOrEqual(260);
+  it("answers 403 with the filter's reason for the site, strict headers, nothing cached", async () => {
+    const p = parsePolicy({ ...baseline, dns: { ...baseline.dns, block: ["evil.example.test"], lists: [] } });
+    if (!p.ok) throw new Error("policy");
+    const box = { management4: "192.0.2.1", blockPage4: "192.0.2.1" };
+    const r = compileDnsFilter({ policy: p.value.dns, listTexts: new Map(), box });
+    if (!r.ok) throw new Error("filter");
+    const res = blockPageResponse("www.evil.example.test", r.filter);
+    expect(res.status).toBe(403);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const body = await res.text();
+    expect(body).toContain("<code>www.evil.example.test</code>");
+    expect(body).toContain("リスト: <code>policy</code>");
+    // Without a running filter the page still explains, without a reason it cannot know.
+    expect(await blockPageResponse("x.example.test", undefined).text()).toContain("危険と判定されたサイト");
   });
 
   it("escapes whatever the site name holds", () => {
