@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import baseline from "../policies/baseline.json" with { type: "json" };
 import { parseDevice, type Device } from "../policies/device.ts";
 import { formatProblems, parsePolicy, parsePolicyText, type Policy } from "../policies/schema.ts";
+import { EMPTY_OVERRIDES, mergeOverrides, type MergedPolicy } from "../policies/overrides.ts";
 import { AlertEngine } from "./alerts/engine.ts";
 import { AlertService } from "./alerts/service.ts";
 import { AlertStore, applyAlertMigrations } from "./alerts/store.ts";
@@ -42,7 +43,8 @@ import { adminHosts, routeByHost, serveWeb, type WebServer } from "./admin/serve
 import { dnsQueryEvents } from "./dns/events.ts";
 import { formatDnsStats, formatNameExplanation } from "./dns/cli.ts";
 import { BOX_NAME, compileDnsFilter, explainName, type DnsFilter } from "./dns/filter.ts";
-import { readStoredLists } from "./dns/list-store.ts";
+import { readStoredLists, refreshLists } from "./dns/list-store.ts";
+import type { DnsQueryRecord } from "./dns/query-log.ts";
 import { reloadDnsFilter } from "./dns/reload.ts";
 import { DnsServer } from "./dns/server.ts";
 import type { Upstream } from "./dns/upstream.ts";
@@ -414,19 +416,36 @@ async function systemResolvers(device: Device): Promise<Upstream[]> {
     .slice(0, 4).map((address) => ({ address, port: 53 }));
 }
 
-type DnsService = { filter(): DnsFilter; reload(policy: Policy): Promise<void>; status(): unknown; stop(): Promise<void> };
+type DnsService = {
+  filter(): DnsFilter;
+  /** Rebuilds the filter for a new policy / new overrides; on failure the filter in force stays. */
+  reload(merged: MergedPolicy): Promise<{ ok: true } | { ok: false; error: string }>;
+  /** The newest answered queries, newest first (the admin page's query log). */
+  recentQueries(limit: number): DnsQueryRecord[];
+  status(): ReturnType<DnsServer["stats"]>;
+  stop(): Promise<void>;
+};
+
+/** How often the policy's URL lists are fetched again (with up to 10 % jitter, so boxes do not fetch in step). */
+const LIST_REFRESH_MS = 6 * 3_600_000;
+/** Queries the admin page's query log keeps in memory. */
+const RECENT_QUERIES = 2000;
 
 /**
  * The DNS filter (firmware/dns): the ruleset diverts all LAN DNS to it; blocked names get the
- * block page's address, and the block page on the management address says why. Its query
- * log is drained into the event store every second.
+ * block page's address, and the block page on the management address says why. It starts
+ * from the kept copies of the policy's URL lists, fetches them at start and every few hours
+ * (a failed fetch keeps the last good copy: list-store.ts), and its query log is drained into
+ * the event store every second.
  */
-async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline): Promise<DnsService | undefined> {
-  if (!policy.dns.enabled) return undefined;
+async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipeline): Promise<DnsService | undefined> {
+  if (!boot.policy.dns.enabled) return undefined;
   const listDir = join(device.dataDir, "dns-lists");
   const box = dnsBoxAddresses(device);
-  const input = async (p: Policy) => ({ policy: p.dns, listTexts: await readStoredLists(p.dns.lists, listDir), box });
-  const compiled = compileDnsFilter(await input(policy), { allowPartial: true });
+  let current = boot;
+  const input = async (m: MergedPolicy) =>
+    ({ policy: m.policy.dns, overrides: m.dnsOverrides, listTexts: await readStoredLists(m.policy.dns.lists, listDir), box });
+  const compiled = compileDnsFilter(await input(current), { allowPartial: true });
   if (!compiled.ok) {
     log(`dns: the filter could not be built (${compiled.error.kind}); LAN DNS goes to the upstreams unfiltered`);
     return undefined;
@@ -434,26 +453,69 @@ async function startDnsFilter(device: Device, policy: Policy, pipeline: Pipeline
   const upstreamsOf = async (p: Policy) =>
     p.dns.upstreams.length > 0 ? p.dns.upstreams.map((address) => ({ address, port: 53 })) : await systemResolvers(device);
   const server = new DnsServer({
-    listen: { address: "::", port: device.dnsPort }, upstreams: await upstreamsOf(policy), filter: compiled.filter,
+    listen: { address: "::", port: device.dnsPort }, upstreams: await upstreamsOf(current.policy), filter: compiled.filter,
     macOf: (ip) => pipeline.macOf(ip), recvBufferBytes: 4 << 20,
   });
   await server.start();
   const statsPath = join(device.runDir, "dns-stats.json");
-  const drain = setInterval(() => {
-    const events = dnsQueryEvents(server.drainLog(5000), (ip) => pipeline.macOf(ip));
+  const recent: DnsQueryRecord[] = [];
+  const drain = () => {
+    const records = server.drainLog(5000);
+    const events = dnsQueryEvents(records, (ip) => pipeline.macOf(ip));
     if (events.length > 0) pipeline.submit(events);
+    recent.push(...records.slice(-RECENT_QUERIES));
+    if (recent.length > RECENT_QUERIES) recent.splice(0, recent.length - RECENT_QUERIES);
+  };
+  const drainTimer = setInterval(() => {
+    drain();
     void writeFileAtomic(statsPath, JSON.stringify(server.stats())).catch((e: unknown) => log(`dns: stats: ${(e as Error).message}`));
   }, 1000);
+  // Reloads and list refreshes one at a time: each compiles from what the one before left.
+  let busy = Promise.resolve();
+  const serially = <T>(job: () => Promise<T>): Promise<T> => {
+    const r = busy.then(job);
+    busy = r.then(() => undefined, () => undefined);
+    return r;
+  };
+  const rebuild = async (m: MergedPolicy): Promise<{ ok: true } | { ok: false; error: string }> => {
+    // allowPartial: a list that was never fetched is left out (and reported) rather than
+    // holding back the others; one that was fetched before keeps its last good copy on disk.
+    const r = await reloadDnsFilter(server, await input(m), { allowPartial: true });
+    if (!r.ok) {
+      log(`dns: reload failed (${r.error.kind}); the filter in force stays`);
+      return { ok: false, error: `the DNS filter could not be rebuilt (${r.error.kind})` };
+    }
+    for (const l of r.lists) if (l.status !== "ok") log(`dns: list ${l.id} is ${l.status}: left out of the filter`);
+    current = m;
+    server.setUpstreams(await upstreamsOf(m.policy));
+    return { ok: true };
+  };
+  const refresh = () => serially(async () => {
+    const lists = current.policy.dns.lists;
+    if (!lists.some((l) => l.url !== undefined)) return;
+    const r = await refreshLists(lists, { dir: listDir });
+    for (const o of r.outcomes) if (o.status !== "fresh") log(`dns: list ${o.id} ${o.status}: ${o.problem}`);
+    await rebuild(current);
+  }).catch((e: unknown) => log(`dns: list refresh failed: ${(e as Error).message}`));
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  const scheduleRefresh = (ms: number) => {
+    refreshTimer = setTimeout(() => { void refresh().then(() => scheduleRefresh(LIST_REFRESH_MS * (0.9 + Math.random() * 0.1))); }, ms);
+  };
+  scheduleRefresh(0);
   return {
     filter: () => server.filter,
-    async reload(p) {
-      const r = await reloadDnsFilter(server, await input(p));
-      if (!r.ok) log(`dns: reload failed (${r.error.kind}); the filter in force stays`);
-      server.setUpstreams(await upstreamsOf(p));
-    },
+    reload: (m) => serially(async () => {
+      const listsChanged = JSON.stringify(m.policy.dns.lists) !== JSON.stringify(current.policy.dns.lists);
+      const r = await rebuild(m);
+      if (r.ok && listsChanged) void refresh();
+      return r;
+    }),
+    recentQueries: (limit) => recent.slice(-limit).reverse(),
     status: () => server.stats(),
     async stop() {
-      clearInterval(drain);
+      clearInterval(drainTimer);
+      clearTimeout(refreshTimer);
+      await busy;
       pipeline.submit(dnsQueryEvents(server.drainLog(), (ip) => pipeline.macOf(ip)));
       await server.stop();
     },
@@ -503,7 +565,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   const applied = await enforcer.readLastKnownGood();
   const pipeline = await startPipeline(device, applied?.meta ?? {});
   const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => appliedPolicy(device)) : await appliedPolicy(device);
-  const dns = await startDnsFilter(device, bootPolicy, pipeline);
+  const dns = await startDnsFilter(device, mergeOverrides(bootPolicy, EMPTY_OVERRIDES), pipeline);
   const web = await startWebListener(device, dns);
   const applyPolicy = async (): Promise<void> => {
     if (!policyPath) return;
@@ -514,7 +576,7 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
       if (o.ok) {
         await keepAppliedPolicy(device, policy);
         pipeline.setMeta(compiled.meta);
-        await dns?.reload(policy);
+        await dns?.reload(mergeOverrides(policy, EMPTY_OVERRIDES));
       }
       log(describe(o));
     } catch (e) {

@@ -4,6 +4,7 @@
  * page and the fallbacks; the lab's dnsmasq in `wan` is the upstream resolver.
  */
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLab, waitFor, type Lab, type LabProcess } from "../lab/lab.ts";
 import { prepareFirmware, runFirmware, startFirmware, type FirmwareDirs } from "../lab/firmware.ts";
@@ -38,12 +39,26 @@ for (const mode of ["bridge", "router"] as const) {
       // An inline list whose category only lan1's group blocks.
       p.dns.lists = [{ id: "ads-sample", category: "ads", format: "domains", match: "subdomain", entries: ["ads.example.test"] }];
       p.dns.groups = [{ id: "lan1-strict", clients: [`${lab.addr.lan1.v4}/32`], blockCategories: [...p.dns.blockCategories, "ads"] }];
+      // A list the box downloads (the provider's URL, here the lab's web server), and one
+      // whose URL fails: the filter starts without it and says so, never unfiltered.
+      await writeFile(join(lab.runDir, "www", "web", "phish.txt"), "# lab feed\n0.0.0.0 phish.example.test\n0.0.0.0 login-bank.example.test\n");
+      p.dns.lists.push(
+        { id: "phish-feed", category: "phishing", format: "hosts", match: "subdomain", url: `http://${lab.addr.web.v4}/phish.txt` },
+        { id: "gone-feed", category: "malware", format: "domains", match: "subdomain", url: `http://${lab.addr.web.v4}/missing.txt` },
+      );
       await writeFile(fw.policyPath, JSON.stringify(p));
       firmware = await startFirmware(lab, fw);
     });
     afterAll(async () => {
       await firmware?.kill();
       await lab?.destroy();
+    });
+
+    it("downloads the policy's URL lists at start, keeps them, and reports the one that failed", async () => {
+      await waitFor("the downloaded list to block its names", async () => (await short("www.phish.example.test")) === lab.box.lanAddr4, { timeoutMs: 15_000 });
+      expect(await short("login-bank.example.test")).toBe(lab.box.lanAddr4);
+      expect(await readFile(join(fw.dataDir, "dns-lists", "phish-feed.txt"), "utf8")).toContain("phish.example.test");
+      expect(await readFile(firmware.logFile, "utf8")).toMatch(/dns: list gone-feed missing: HTTP 404/);
     });
 
     it("answers a blocked name with the box's address, and forwards the rest to the upstream", async () => {

@@ -2,15 +2,21 @@
 // demonstration (a scan from the lab's attacker is banned, a C&C connection is blocked),
 // then the commands to try by hand. Ctrl-C (or SIGTERM) stops the firmware and takes the
 // lab down. Run as root, under Deno: deno run -A test/lab/demo.ts [--mode bridge|router]
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { createLab, waitFor, type Lab, type LabMode } from "./lab.ts";
 import { firmwareArgv, prepareFirmware, REPO_ROOT, runFirmware, startFirmware, type FirmwareDirs } from "./firmware.ts";
+import { readLabel } from "../../firmware/admin/label.ts";
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { mode: { type: "string", default: "bridge" } } });
-if (values.mode !== "bridge" && values.mode !== "router") {
-  console.error("usage: demo.ts [--mode bridge|router]");
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { mode: { type: "string", default: "bridge" }, "admin-port": { type: "string", default: "8080" } },
+});
+const adminPort = Number(values["admin-port"]);
+if ((values.mode !== "bridge" && values.mode !== "router") || !Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) {
+  console.error("usage: demo.ts [--mode bridge|router] [--admin-port N]");
   process.exit(2);
 }
 const mode = values.mode as LabMode;
@@ -67,12 +73,28 @@ async function demonstrate(lab: Lab, fw: FirmwareDirs): Promise<void> {
   say(`\nsekisho status:\n${st.stdout.split("\n").filter((l) => !/ 0$/.test(l)).map((l) => `  ${l}`).join("\n")}`);
 }
 
+/**
+ * The admin page on the host: socat listens on the host's loopback only and carries each
+ * connection into lan1's namespace, so the browser on the host is, to the box, an office PC
+ * on the LAN (the admin page is LAN-only). Nothing leaves loopback and the lab.
+ */
+function forwardAdminPage(lab: Lab, port: number): ChildProcess {
+  const p = spawn("socat", [
+    `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
+    `EXEC:ip netns exec ${lab.ns.lan1} socat STDIO TCP:${lab.box.lanAddr4}:80`,
+  ], { stdio: ["ignore", "ignore", "inherit"] });
+  p.on("exit", (code) => { if (!stopping && code !== null && code !== 0) console.error(`admin page forward (socat) exited with ${code}: is port ${port} in use? Try --admin-port`); });
+  return p;
+}
+
 const lab = await createLab({ mode });
 let stopping = false;
+let forward: ChildProcess | undefined;
 const teardown = async (why: string) => {
   if (stopping) return;
   stopping = true;
   say(`\n${why}: stopping the firmware and taking lab ${lab.id} down…`);
+  forward?.kill();
   await lab.destroy();
   say("done: nothing of the lab is left.");
   process.exit(0);
@@ -89,6 +111,13 @@ try {
   say(`  firmware log: ${firmware.logFile}`);
   say(`  policy:       ${fw.policyPath} (edit it, then: kill -HUP ${firmware.pid})`);
   await demonstrate(lab, fw);
+  forward = forwardAdminPage(lab, adminPort);
+  const label = await readLabel(fw.dataDir);
+  say(`
+The admin page (管理画面), from this machine's browser:
+  http://127.0.0.1:${adminPort}/        (carried into lan1: the box sees an office PC)
+  password: ${label?.adminPassword ?? "(no label written: see the firmware log)"}   (the box's label, ${fw.dataDir}/label/label.json)
+  From a LAN host it is http://sekisho.home.arpa/ or http://${lab.box.lanAddr4}/`);
   const a = lab.addr;
   const target = mode === "bridge" ? a.lan1.v4 : lab.box.wanAddr4!;
   say(`
