@@ -23,6 +23,9 @@ import baseline from "../policies/baseline.json" with { type: "json" };
 import { parseDevice, type Device } from "../policies/device.ts";
 import { formatProblems, parsePolicy, parsePolicyText, type Policy } from "../policies/schema.ts";
 import { EMPTY_OVERRIDES, mergeOverrides, type MergedPolicy } from "../policies/overrides.ts";
+import { PolicyController } from "./policy/controller.ts";
+import { applyPolicyMigrations } from "./policy/history.ts";
+import { OverrideStore } from "./policy/override-store.ts";
 import { AlertEngine } from "./alerts/engine.ts";
 import { AlertService } from "./alerts/service.ts";
 import { AlertStore, applyAlertMigrations } from "./alerts/store.ts";
@@ -51,6 +54,7 @@ import type { Upstream } from "./dns/upstream.ts";
 import type { BoxEvent } from "./events/types.ts";
 import { bindLogReceiver } from "./logs/receiver.ts";
 import { ThreadedLogReceiver } from "./logs/threaded-receiver.ts";
+import type { ReceiverCounters } from "./logs/types.ts";
 import { bindSyslogSender } from "./logs/syslog-sender.ts";
 import { buildUlogdConfig, startUlogd } from "./logs/ulogd.ts";
 import { Nft } from "./nftables/driver.ts";
@@ -150,7 +154,11 @@ async function appliedPolicy(device: Device): Promise<Policy> {
 
 async function cmdApply(device: Device, policy: Policy): Promise<number> {
   const { enforcer } = services(device);
-  const o = await enforcer.apply(compileRuleset(policy, device));
+  // The box's local overrides apply to any policy (a blocked device stays blocked).
+  const kept = await new OverrideStore({ dataDir: device.dataDir }).load();
+  if (!kept.ok) process.stderr.write(`sekisho: local overrides not used: ${kept.error}\n`);
+  const merged = mergeOverrides(policy, kept.ok ? kept.overrides : EMPTY_OVERRIDES);
+  const o = await enforcer.apply(compileRuleset(merged.policy, device, { blockedDevices: merged.blockedDevices }));
   if (o.ok) await keepAppliedPolicy(device, policy);
   (o.ok ? process.stdout : process.stderr).write(`${describe(o)}\n`);
   return o.ok ? 0 : 1;
@@ -257,6 +265,10 @@ async function cmdStatus(device: Device, json: boolean): Promise<number> {
   const present = await nft.tableExists("inet", TABLE);
   const lkg = await enforcer.readLastKnownGood().catch(() => undefined);
   const counters = present ? await nft.listCounters("inet", TABLE) : new Map<string, { packets: number; bytes: number }>();
+  // Bridge mode: the port marks and the device block count in the bridge table.
+  if (device.mode === "bridge" && await nft.tableExists("bridge", TABLE)) {
+    for (const [k, v] of await nft.listCounters("bridge", TABLE)) counters.set(`bridge:${k}`, v);
+  }
   const service = await readFile(join(device.runDir, "status.json"), "utf8").then((t) => JSON.parse(t) as unknown, () => null);
   const status = {
     table: present,
@@ -286,10 +298,24 @@ async function openStore(device: Device): Promise<Database> {
   await applyEventMigrations(database);
   await applyAlertMigrations(database);
   await applyMigrations(database, INVENTORY_MIGRATIONS, "inventory");
+  await applyPolicyMigrations(database);
   return database;
 }
 
+type PipelineStatus = {
+  receiver: ReceiverCounters;
+  events: ReturnType<EventWriter["counters"]>;
+  alerts: ReturnType<AlertService["counters"]>;
+  inventory: ReturnType<InventoryService["status"]>;
+  ulogd: { running: boolean; exit?: string };
+};
+
 type Pipeline = {
+  database: Database;
+  alertStore: AlertStore;
+  inventory: InventoryService;
+  /** Component health and counters, for `status` and the admin page. */
+  status(): PipelineStatus;
   setMeta(meta: RuleMetaMap): void;
   /** Events classified elsewhere (the DNS filter's blocks) into the next batch. */
   submit(events: BoxEvent[]): void;
@@ -345,20 +371,22 @@ async function startPipeline(device: Device, meta: RuleMetaMap): Promise<Pipelin
         return d && { mac: d.mac, ...(d.name ?? d.dhcpHostname ? { name: (d.name ?? d.dhcpHostname)! } : {}), ...(d.vendor ? { vendor: d.vendor } : {}) };
       },
     });
+    const alertStore = new AlertStore({ database });
     const alerts = new AlertService({
-      engine, store: new AlertStore({ database }),
+      engine, store: alertStore,
       ...(sender ? { forward: (m: Parameters<typeof sender.send>[0]) => sender.send(m) } : {}),
       onError: (e) => log(`alerts: ${e.message}`),
     });
     await alerts.start();
     writer.onIncidents(alerts.onIncidents);
     const snoopFile = join(device.runDir, "snoop.pcap");
-    inventory = new InventoryService({
+    const inv = new InventoryService({
       database, vendors: await loadVendorTable(), scope: buildLanScope(device),
       emit: (events) => writer.submit(events), log, snoopFile,
       inventory: { baselineMs: device.inventoryBaselineMinutes * 60_000 },
     });
-    await inventory.start();
+    inventory = inv;
+    await inv.start();
     await writer.start();
     stops.push(async () => {
       await receiver.close();
@@ -373,22 +401,29 @@ async function startPipeline(device: Device, meta: RuleMetaMap): Promise<Pipelin
       groups: [device.logGroup], host: "127.0.0.1", port: device.syslogPort,
       extraStacks: [buildSnoopUlogdStack({ pluginDir: "/", group: device.snoopGroup, file: snoopFile })],
     }));
+    let ulogdExit: string | undefined;
     const ulogd = await startUlogd({
       configPath, pidFile: join(device.runDir, "ulogd.pid"), groups: [device.logGroup, device.snoopGroup],
-      onExit: (x) => log(`ulogd exited unexpectedly (code ${x.code}, signal ${x.signal}): ${x.logTail.slice(-400)}`),
+      onExit: (x) => {
+        ulogdExit = `code ${x.code}, signal ${x.signal}`;
+        log(`ulogd exited unexpectedly (${ulogdExit}): ${x.logTail.slice(-400)}`);
+      },
       onLog: (line) => log(`ulogd: ${line}`),
     });
     stops.push(async () => { await ulogd.stop(); });
     // The running service's counters, for `sekisho status` and (later) the admin page: one
     // small file on tmpfs, rewritten every second and once more after the final flush.
     const statusPath = join(device.runDir, "status.json");
-    const writeStatus = () => writeFileAtomic(statusPath, JSON.stringify({
-      updatedAt: new Date().toISOString(), pid: process.pid,
-      receiver: receiver.counters(), events: writer.counters(), alerts: alerts.counters(), inventory: inventory?.status(),
-    })).catch((e: unknown) => log(`status: ${(e as Error).message}`));
+    const status = (): PipelineStatus => ({
+      receiver: receiver.counters(), events: writer.counters(), alerts: alerts.counters(), inventory: inv.status(),
+      ulogd: { running: ulogdExit === undefined, ...(ulogdExit ? { exit: ulogdExit } : {}) },
+    });
+    const writeStatus = () => writeFileAtomic(statusPath, JSON.stringify({ updatedAt: new Date().toISOString(), pid: process.pid, ...status() }))
+      .catch((e: unknown) => log(`status: ${(e as Error).message}`));
     const statusTimer = setInterval(writeStatus, 1000);
     stops.splice(1, 0, async () => { clearInterval(statusTimer); await writeStatus(); });
     return {
+      database, alertStore, inventory: inv, status,
       setMeta(m) { currentMeta = m; writer.setMeta(m); },
       submit: (events) => writer.submit(events),
       macOf: (ip) => inventory?.inventory.listDevices().find((d) => d.addresses.some((a) => a.ip === ip))?.mac,
@@ -564,21 +599,56 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   }
   const applied = await enforcer.readLastKnownGood();
   const pipeline = await startPipeline(device, applied?.meta ?? {});
-  const bootPolicy = policyPath ? await loadPolicy(policyPath).catch(() => appliedPolicy(device)) : await appliedPolicy(device);
-  const dns = await startDnsFilter(device, mergeOverrides(bootPolicy, EMPTY_OVERRIDES), pipeline);
+  // The provider policy in force (what the last-known-good was compiled from); local
+  // overrides are merged on top of it every time anything is applied.
+  const hadApplied = await readFile(appliedPolicyPath(device), "utf8").then(() => true, () => false);
+  let inForce = await appliedPolicy(device);
+  let dns: DnsService | undefined;
+  const applyMerged = async (merged: MergedPolicy): Promise<{ ok: true } | { ok: false; error: string }> => {
+    const compiled = compileRuleset(merged.policy, device, { blockedDevices: merged.blockedDevices });
+    const o = await enforcer.apply(compiled);
+    log(describe(o));
+    if (!o.ok) return { ok: false, error: o.error };
+    pipeline.setMeta(compiled.meta);
+    // The ruleset is in force; a DNS filter that cannot be rebuilt keeps its lists in
+    // force and says so (the controller then does not keep the change).
+    return (await dns?.reload(merged)) ?? { ok: true };
+  };
+  const policyControl = new PolicyController({
+    store: new OverrideStore({ dataDir: device.dataDir }), database: pipeline.database,
+    policy: () => inForce, apply: applyMerged, log,
+  });
+  const loaded = await policyControl.load();
+  if (!loaded.ok) log(`policy: local overrides not used: ${loaded.error}`);
+  if (!hadApplied) await policyControl.recordProviderPolicy(undefined, inForce).catch((e: unknown) => log(`policy: history: ${(e as Error).message}`));
+  dns = await startDnsFilter(device, policyControl.merged(), pipeline);
   const web = await startWebListener(device, dns);
+
+  /** A provider policy (the policy file; later, sync) into force, in turn with the admin page's changes. */
+  const applyProviderPolicy = async (policy: Policy): Promise<void> => {
+    const before = inForce;
+    inForce = policy;
+    const r = await policyControl.reapply();
+    if (!r.ok) {
+      inForce = before;
+      log(`policy ${policy.id} serial ${policy.serial} not applied: ${r.error}`);
+      return;
+    }
+    await keepAppliedPolicy(device, policy);
+    if (JSON.stringify(before) !== JSON.stringify(policy)) {
+      await policyControl.recordProviderPolicy(before, policy).catch((e: unknown) => log(`policy: history: ${(e as Error).message}`));
+    }
+  };
   const applyPolicy = async (): Promise<void> => {
-    if (!policyPath) return;
     try {
-      const policy = await loadPolicy(policyPath);
-      const compiled = compileRuleset(policy, device);
-      const o = await enforcer.apply(compiled);
-      if (o.ok) {
-        await keepAppliedPolicy(device, policy);
-        pipeline.setMeta(compiled.meta);
-        await dns?.reload(mergeOverrides(policy, EMPTY_OVERRIDES));
+      // Without a policy file: the policy in force with the kept overrides (cheap when
+      // nothing changed: the enforcer finds the ruleset unchanged).
+      if (!policyPath) {
+        const r = await policyControl.reapply();
+        if (!r.ok) log(`local overrides not applied: ${r.error}`);
+        return;
       }
-      log(describe(o));
+      await applyProviderPolicy(await loadPolicy(policyPath));
     } catch (e) {
       if (!(e instanceof CliFailure)) throw e;
       log(e.message);

@@ -15,21 +15,30 @@
 import { z } from "zod";
 import { DnsCategory, Domain, MAC_RE, type DnsLocalOverrides, type Policy } from "./schema.ts";
 
-/** A MAC as the inventory stores it: lower case, ":"-separated. */
+/**
+ * A device's MAC as the inventory stores it: lower case, ":"-separated. Group addresses
+ * (broadcast, multicast: the low bit of the first octet set) are not devices, and blocking
+ * one would cut ARP, DHCP or IPv6 neighbour discovery for the whole LAN.
+ */
 export const Mac = z.string().regex(MAC_RE, "must be a MAC address (six pairs of hex digits)")
-  .transform((s) => s.toLowerCase().replaceAll("-", ":"));
+  .transform((s) => s.toLowerCase().replaceAll("-", ":"))
+  .refine((s) => (Number.parseInt(s.slice(0, 2), 16) & 1) === 0, "must be a device's MAC address, not a broadcast or multicast one");
+
+/** The most each list may hold (the schema's limits: a change that would pass them is refused). */
+export const MAX_LOCAL_DOMAINS = 10_000;
+export const MAX_BLOCKED_DEVICES = 1024;
 
 /** A domain name typed by a person: trimmed, lower case, without a trailing dot. */
 export const OverrideDomain = z.string().trim().max(253).pipe(Domain).transform((s) => s.toLowerCase().replace(/\.$/, ""));
 
 export const LocalOverrides = z.object({
   dns: z.object({
-    allow: z.array(OverrideDomain).max(10_000).default([]),
-    block: z.array(OverrideDomain).max(10_000).default([]),
+    allow: z.array(OverrideDomain).max(MAX_LOCAL_DOMAINS).default([]),
+    block: z.array(OverrideDomain).max(MAX_LOCAL_DOMAINS).default([]),
     /** category → blocked (true) or not (false); absent: the provider's choice. */
     categories: z.partialRecord(DnsCategory, z.boolean()).default({}),
   }).default({ allow: [], block: [], categories: {} }),
-  blockedDevices: z.array(Mac).max(1024).default([]),
+  blockedDevices: z.array(Mac).max(MAX_BLOCKED_DEVICES).default([]),
 });
 export type LocalOverrides = z.infer<typeof LocalOverrides>;
 
@@ -66,19 +75,28 @@ export type ChangeOutcome = { ok: true; overrides: LocalOverrides } | { ok: fals
 const without = <T>(xs: readonly T[], x: T): T[] => xs.filter((y) => y !== x);
 const withOne = <T>(xs: readonly T[], x: T): T[] => (xs.includes(x) ? [...xs] : [...xs, x]);
 
-/** The overrides after one change (pure). A category the provider does not let the box switch is refused. */
+/**
+ * The overrides after one change (pure). Refused: switching a category the provider does not
+ * let the box switch, and growing a list past its limit (the kept file would no longer parse).
+ * Resetting a category is always allowed: it removes a switch a newer policy may have made
+ * stale, and never turns anything off.
+ */
 export function applyOverrideChange(policy: Policy, current: LocalOverrides, change: OverrideChange): ChangeOutcome {
   const dns = current.dns;
+  const full = (list: readonly string[], x: string, max: number, what: string): ChangeOutcome | undefined =>
+    !list.includes(x) && list.length >= max ? { ok: false, error: `the local ${what} list is full (${max} entries)` } : undefined;
   switch (change.kind) {
     case "allow-domain":
-      return ok({ ...current, dns: { ...dns, allow: withOne(dns.allow, change.domain), block: without(dns.block, change.domain) } });
+      return full(dns.allow, change.domain, MAX_LOCAL_DOMAINS, "allow")
+        ?? ok({ ...current, dns: { ...dns, allow: withOne(dns.allow, change.domain), block: without(dns.block, change.domain) } });
     case "block-domain":
-      return ok({ ...current, dns: { ...dns, block: withOne(dns.block, change.domain), allow: without(dns.allow, change.domain) } });
+      return full(dns.block, change.domain, MAX_LOCAL_DOMAINS, "block")
+        ?? ok({ ...current, dns: { ...dns, block: withOne(dns.block, change.domain), allow: without(dns.allow, change.domain) } });
     case "reset-domain":
       return ok({ ...current, dns: { ...dns, allow: without(dns.allow, change.domain), block: without(dns.block, change.domain) } });
     case "set-category":
     case "reset-category": {
-      if (!policy.dns.localSwitchable.includes(change.category)) {
+      if (change.kind === "set-category" && !policy.dns.localSwitchable.includes(change.category)) {
         return { ok: false, error: `the provider's policy does not let the box switch category ${change.category}` };
       }
       const categories = { ...dns.categories };
@@ -87,7 +105,8 @@ export function applyOverrideChange(policy: Policy, current: LocalOverrides, cha
       return ok({ ...current, dns: { ...dns, categories } });
     }
     case "block-device":
-      return ok({ ...current, blockedDevices: withOne(current.blockedDevices, change.mac) });
+      return full(current.blockedDevices, change.mac, MAX_BLOCKED_DEVICES, "blocked device")
+        ?? ok({ ...current, blockedDevices: withOne(current.blockedDevices, change.mac) });
     case "unblock-device":
       return ok({ ...current, blockedDevices: without(current.blockedDevices, change.mac) });
   }
@@ -125,7 +144,7 @@ export function mergeOverrides(policy: Policy, overrides: LocalOverrides): Merge
   return {
     policy: merged,
     dnsOverrides: { allow: [...overrides.dns.allow], block: [...overrides.dns.block] },
-    blockedDevices: [...overrides.blockedDevices].sort(),
+    blockedDevices: [...new Set(overrides.blockedDevices)].sort(),
   };
 }
 

@@ -16,6 +16,23 @@
  * Every logged drop jumps to a small per-rule chain that logs at most `device.logRate`
  * packets/s to NFLOG with prefix "sk:<logId>:" and counts the rest, so a flood from the
  * internet cannot flood the log pipeline.
+ *
+ * Blocked LAN devices (a local override from the admin page, `local.blockedDevices`): every
+ * frame from such a MAC is dropped before anything else looks at it, so the device reaches
+ * nothing through the box, not even the box itself (no DNS, no admin page: simple and safe;
+ * another device unblocks it). The MACs live in one `ether_addr` hash set, `blocked_devices`,
+ * which exists (empty) in every ruleset and is one of the `elementSets`: blocking or
+ * unblocking a device is an element diff, not a table replace.
+ * - bridge: in the bridge table's prerouting chain, before the port marks, frames from the
+ *   MAC and frames to it, on either port (a device is a device on either side of the bridge).
+ * - router: a prerouting filter chain at raw priority (-300, before conntrack) drops frames
+ *   from the MAC arriving on the LAN interface: forwarded and to the box alike, established
+ *   flows included, and no conntrack entry is ever made for them. The other direction cannot
+ *   be matched by MAC: a routed packet gets its destination MAC after the last inet hook.
+ *   It needs no rule of its own: nothing the device sends gets through, so no connection to
+ *   or from it completes; what is left is one-way packets from the internet through a DNAT
+ *   allow rule the provider set up for that device's address (a netdev egress hook could
+ *   drop those too, at the price of a per-interface table outside this batch: not worth it).
  */
 import type { Device } from "../../policies/device.ts";
 import { collapsePrefixes, formatPrefix, parsePrefix, splitAddressList, type Prefix } from "../../policies/net.ts";
@@ -32,7 +49,38 @@ export const MARK_WAN = 0x1;
 export const MARK_LAN = 0x2;
 
 /** A hash set whose elements the enforcer may update by diff instead of reloading the table. */
-export type ElementSet = { family: Family; table: string; name: string; type: "ipv4_addr" | "ipv6_addr"; elements: string[] };
+export type ElementSet = { family: Family; table: string; name: string; type: "ipv4_addr" | "ipv6_addr" | "ether_addr"; elements: string[] };
+
+/** What the box's own overrides (policies/overrides.ts, `MergedPolicy`) add to the ruleset. */
+export type LocalRules = {
+  /** LAN devices that lose all traffic through the box: unicast MACs, lower case, ":"-separated. */
+  blockedDevices: readonly string[];
+};
+
+/** The set of blocked devices' MACs (bridge table in bridge mode, inet table in router mode). */
+export const BLOCKED_DEVICES_SET = "blocked_devices";
+/** The rule id of the device block; its log ids are `local-device-block.out` (from it) and `.in` (to it). */
+export const DEVICE_BLOCK_RULE_ID = "local-device-block";
+
+const MAC_CANONICAL = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/**
+ * The blocked MACs as the set holds them: lower case, ":"-separated, unique, sorted (so the
+ * output is deterministic). Throws on anything else: the overrides were parsed with
+ * `LocalOverrides` already, which refuses them, so this is a programming error. A group
+ * (multicast/broadcast) address is refused outright: as a destination it would cut ARP,
+ * DHCP or IPv6 neighbour discovery for the whole LAN.
+ */
+export function canonicalMacs(macs: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const raw of macs) {
+    const mac = raw.toLowerCase().replaceAll("-", ":");
+    if (!MAC_CANONICAL.test(mac)) throw new Error(`compiler: blocked device ${JSON.stringify(raw)} is not a MAC address`);
+    if ((Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new Error(`compiler: blocked device ${mac} is a group (multicast/broadcast) address, not a device`);
+    out.add(mac);
+  }
+  return [...out].sort();
+}
 
 export type CompiledRuleset = {
   /** Commands that create both tables from nothing (see `buildReplaceBatch`). */
@@ -52,6 +100,8 @@ export type CompiledRuleset = {
 };
 
 type Ip = 4 | 6;
+const ETHER_SADDR: Expr = { payload: { protocol: "ether", field: "saddr" } };
+const ETHER_DADDR: Expr = { payload: { protocol: "ether", field: "daddr" } };
 const SADDR = (v: Ip): Expr => ({ payload: { protocol: v === 4 ? "ip" : "ip6", field: "saddr" } });
 const DADDR = (v: Ip): Expr => ({ payload: { protocol: v === 4 ? "ip" : "ip6", field: "daddr" } });
 const match = (left: Expr, right: Expr, op: "==" | "!=" | "in" = "=="): Stmt => ({ match: { op, left, right } });
@@ -93,16 +143,20 @@ const BLOCKLIST_CLASS: Record<BlocklistCategory, { category: Category; out: Seve
 };
 
 /**
- * Compiles a parsed policy for a parsed device. Throws only on programming errors: the
- * inputs have been through the zod schemas already.
+ * Compiles a parsed policy for a parsed device, with the box's local rules (blocked devices;
+ * none when absent). Throws only on programming errors: the inputs have been through the
+ * zod schemas already.
  */
-export function compileRuleset(policy: Policy, device: Device): CompiledRuleset {
+export function compileRuleset(policy: Policy, device: Device, local?: LocalRules): CompiledRuleset {
   const commands: Command[] = [];
   const meta: RuleMetaMap = {};
   const elementSets: ElementSet[] = [];
   const sets: NamedSet[] = [];
   const counters = new Set<string>();
   const logChains: { chain: Chain; rules: Stmt[][] }[] = [];
+  // Named counters and chains are per table: the bridge table keeps its own.
+  const bridgeCounters = new Set<string>();
+  const bridgeLogChains: { chain: Chain; rules: Stmt[][] }[] = [];
   const bridge = device.mode === "bridge";
 
   const fromWan: Stmt = bridge
@@ -120,17 +174,20 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     sets.push({ family: INET, table: TABLE, ...rest, ...(elem && elem.length > 0 ? { elem } : {}) });
   };
 
-  /** Registers a log id: its metadata, its named counter and its log-then-drop chain. */
-  const logged = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }, verdict: "drop" | "reset" = "drop"): Stmt => {
+  /**
+   * Registers a log id: its metadata, its named counter and its log-then-drop chain (in the
+   * inet table, or in the bridge table for the bridge table's own rules).
+   */
+  const logged = (m: Omit<RuleMeta, "counter" | "logId"> & { logId: string }, verdict: "drop" | "reset" = "drop", family: Family = INET): Stmt => {
     const counter = objectName(m.logId);
     if (meta[m.logId]) throw new Error(`compiler: log id ${m.logId} registered twice`);
     meta[m.logId] = { ...m, counter };
-    counters.add(counter);
+    (family === BRIDGE ? bridgeCounters : counters).add(counter);
     const chainName = `log_${counter}`;
     const limit: Stmt = { limit: { rate: device.logRate, per: "second", burst: device.logRate } };
     const log: Stmt = { log: { prefix: logPrefix(m.logId), group: device.logGroup } };
-    logChains.push({
-      chain: { family: INET, table: TABLE, name: chainName },
+    (family === BRIDGE ? bridgeLogChains : logChains).push({
+      chain: { family, table: TABLE, name: chainName },
       rules: verdict === "drop"
         ? [[limit, counterRef(counter), log, DROP], [counterRef(counter), DROP]]
         // TCP gets a reset so the client gives up at once (and falls back) instead of hanging.
@@ -195,6 +252,33 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   });
 
   const snoopLimit: Stmt = { limit: { rate: 50, per: "second", burst: 100 } };
+
+  // ---- local overrides: blocked LAN devices (see the header) ------------------------------
+  const blockedMacs = canonicalMacs(local?.blockedDevices ?? []);
+  const deviceFamily: Family = bridge ? BRIDGE : INET;
+  elementSets.push({ family: deviceFamily, table: TABLE, name: BLOCKED_DEVICES_SET, type: "ether_addr", elements: blockedMacs });
+  const blockedDevicesSet: NamedSet = {
+    family: deviceFamily, table: TABLE, name: BLOCKED_DEVICES_SET, type: "ether_addr",
+    // nft's JSON parser rejects an empty `elem` array.
+    ...(blockedMacs.length > 0 ? { elem: blockedMacs } : {}),
+  };
+  // Category "endpoint" (⑤): the event is about a LAN device itself, the one the admin
+  // blocked; it is neither an attack from the internet (inbound) nor evidence of malware
+  // (c2). Severity low: the block is deliberate, so its hits are only counted (they show the
+  // block works and that the device is still trying).
+  const deviceBlock = (variant: "out" | "in"): Stmt => logged({
+    logId: `${DEVICE_BLOCK_RULE_ID}.${variant}`, ruleId: DEVICE_BLOCK_RULE_ID, source: "local", path: "local.blockedDevices",
+    category: "endpoint", severity: "low", action: "drop", direction: variant === "out" ? "outbound" : "inbound",
+    title: variant === "out"
+      ? { ja: "管理画面で遮断した端末からの通信を破棄", en: "Traffic from a device blocked on the admin page dropped" }
+      : { ja: "管理画面で遮断した端末への通信を破棄", en: "Traffic to a device blocked on the admin page dropped" },
+  }, "drop", deviceFamily);
+  const deviceRules: Stmt[][] = bridge
+    ? [
+      [match(ETHER_SADDR, `@${BLOCKED_DEVICES_SET}`), deviceBlock("out")],
+      [match(ETHER_DADDR, `@${BLOCKED_DEVICES_SET}`), deviceBlock("in")],
+    ]
+    : [[fromLan, match(ETHER_SADDR, `@${BLOCKED_DEVICES_SET}`), deviceBlock("out")]];
 
   // ---- shared rule groups -----------------------------------------------------------------
   const portScanId = ban.id;
@@ -422,7 +506,15 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   if (bridge) {
     tables.push({ family: BRIDGE, name: TABLE });
     commands.push({ add: { table: { family: BRIDGE, name: TABLE } } });
+    for (const name of [...bridgeCounters].sort()) commands.push({ add: { counter: { family: BRIDGE, table: TABLE, name } } });
+    commands.push({ add: { set: blockedDevicesSet } });
     commands.push({ add: { chain: { family: BRIDGE, table: TABLE, name: "pre", type: "filter", hook: "prerouting", prio: -200, policy: "accept" } } });
+    for (const c of bridgeLogChains) commands.push({ add: { chain: c.chain } });
+    for (const c of bridgeLogChains) {
+      for (const expr of c.rules) commands.push({ add: { rule: { family: BRIDGE, table: TABLE, chain: c.chain.name, expr } } });
+    }
+    // Blocked devices first: nothing else (marks, snooping, br_netfilter) sees their frames.
+    for (const expr of deviceRules) commands.push({ add: { rule: { family: BRIDGE, table: TABLE, chain: "pre", expr } } });
     // Carry the physical port into the inet hooks (which only see br0).
     const mark = (ifname: string, value: number): Rule => ({
       family: BRIDGE, table: TABLE, chain: "pre",
@@ -442,6 +534,7 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
   commands.push({ add: { table: { family: INET, name: TABLE } } });
   for (const name of [...counters].sort()) commands.push({ add: { counter: { family: INET, table: TABLE, name } } });
   for (const s of sets) commands.push({ add: { set: s } });
+  if (!bridge) commands.push({ add: { set: blockedDevicesSet } });
   const base = (name: string, hook: Chain["hook"], type: Chain["type"], prio: number, policy: "accept" | "drop"): Chain =>
     ({ family: INET, table: TABLE, name, type, hook, prio, policy });
   const chains: { chain: Chain; rules: Stmt[][] }[] = [
@@ -449,6 +542,9 @@ export function compileRuleset(policy: Policy, device: Device): CompiledRuleset 
     { chain: base("forward", "forward", "filter", 0, "drop"), rules: forward },
     { chain: base("input", "input", "filter", 0, "drop"), rules: input },
   ];
+  // Router mode: raw priority, before conntrack, so a blocked device's packets make no flows
+  // and its established flows stop at once.
+  if (!bridge) chains.push({ chain: base("device_block", "prerouting", "filter", -300, "accept"), rules: deviceRules });
   // LAN DNS to any resolver, IPv4 and IPv6, goes to the box's filter (DESIGN.md: in bridge
   // mode br_netfilter moves the frame up to br0 itself after the redirect).
   const dnsDivert: Stmt[][] = policy.dns.enabled

@@ -13,7 +13,8 @@ export type RuleMeta = {
   logId: string;
   /** The policy rule (or built-in rule) it belongs to. */
   ruleId: string;
-  source: "policy" | "system";
+  /** "local": an override made on the box itself (the admin page), not by the provider. */
+  source: "policy" | "system" | "local";
   /** Where in the policy the rule is ("blocklists[0]"), for people reading an event. */
   path?: string;
   category: Category;
