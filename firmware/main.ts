@@ -42,7 +42,13 @@ import { INVENTORY_MIGRATIONS, InventoryService } from "./inventory/service.ts";
 import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
 import { loadVendorTable } from "./inventory/vendor.ts";
 import { blockPageResponse } from "./dns/block-page.ts";
-import { adminHosts, routeByHost, serveWeb, type WebServer } from "./admin/server.ts";
+import { adminHosts, routeByHost, serveWeb, type Peer, type WebHandler, type WebServer } from "./admin/server.ts";
+import { writeLabel } from "./admin/label.ts";
+import { collectBoxStatus } from "./admin/status.ts";
+import { createAdminApp } from "../webui/app.ts";
+import { ensureAdminPassword } from "../webui/auth/password.ts";
+import { applyWebuiMigrations } from "../webui/store.ts";
+import packageJson from "../package.json" with { type: "json" };
 import { dnsQueryEvents } from "./dns/events.ts";
 import { formatDnsStats, formatNameExplanation } from "./dns/cli.ts";
 import { BOX_NAME, compileDnsFilter, explainName, type DnsFilter } from "./dns/filter.ts";
@@ -299,6 +305,7 @@ async function openStore(device: Device): Promise<Database> {
   await applyAlertMigrations(database);
   await applyMigrations(database, INVENTORY_MIGRATIONS, "inventory");
   await applyPolicyMigrations(database);
+  await applyWebuiMigrations(database);
   return database;
 }
 
@@ -558,15 +565,67 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
 }
 
 /**
+ * The admin page (webui/): its password is made at the first start and written to the
+ * label (never to the log); the page reads the store and changes the box only through the
+ * policy controller. Returns the handler the web listener routes the box's own names to.
+ */
+async function startAdminPage(device: Device, s: {
+  pipeline: Pipeline; policyControl: PolicyController; dns: DnsService | undefined; nft: Nft; enforcer: Enforcer; startedAt: number;
+}): Promise<WebHandler> {
+  const { pipeline, policyControl, dns } = s;
+  const password = await ensureAdminPassword(pipeline.database);
+  if (password !== undefined) {
+    const adminUrl = `http://${BOX_NAME}/`;
+    const path = await writeLabel(device.dataDir, { adminUrl, adminPassword: password, createdAt: new Date().toISOString() })
+      .catch((e: unknown) => { log(`admin: the label could not be written: ${(e as Error).message}`); return undefined; });
+    if (path) log(`admin: a new admin password was made; it is on the label (${path})`);
+  }
+  const app = createAdminApp({
+    database: pipeline.database,
+    clock: Date.now,
+    alerts: pipeline.alertStore,
+    devices: {
+      list: async () => pipeline.inventory.inventory.listDevices(),
+      rename: (mac, name) => pipeline.inventory.inventory.rename(mac, name),
+    },
+    policy: policyControl,
+    status: () => collectBoxStatus({
+      device, firmwareVersion: packageJson.version, startedAt: s.startedAt,
+      policy: () => policyControl.current(),
+      appliedAt: async () => {
+        const lkg = await s.enforcer.readLastKnownGood();
+        return lkg ? Date.parse(lkg.savedAt) : null;
+      },
+      tablePresent: () => s.nft.tableExists("inet", TABLE),
+      ulogd: () => pipeline.status().ulogd,
+      events: () => pipeline.status().events,
+      dns: () => (dns ? dns.status() : null),
+      databasePath: pipeline.database.path,
+    }),
+    dns: dns && {
+      explain: (name, client) => explainName(dns.filter(), name, client),
+      recentQueries: (limit) => dns.recentQueries(limit),
+    },
+    macOf: (ip) => pipeline.macOf(ip),
+    emit: (events) => pipeline.submit(events),
+    log,
+  }, {
+    // The TCP peer the listener saw (server.ts), never a header.
+    clientIp: (c) => (c.env as { peer?: Peer } | undefined)?.peer?.address ?? "",
+  });
+  return (request, peer) => app.fetch(request, { peer });
+}
+
+/**
  * The box's web listener on its management address(es), port 80: the admin page for the
  * box's own names, the block page for every name the DNS filter sent here. An address that
  * cannot be bound (an IPv6 address still in duplicate address detection) is logged, not fatal.
  */
-async function startWebListener(device: Device, dns: DnsService | undefined): Promise<WebServer[]> {
+async function startWebListener(device: Device, dns: DnsService | undefined, admin: WebHandler | undefined): Promise<WebServer[]> {
   const m = device.management;
   const handler = routeByHost({
     hosts: adminHosts([m.address4, m.address6], BOX_NAME),
-    admin: undefined,
+    admin,
     blockPage: (site) => blockPageResponse(site, dns?.filter()),
   });
   const servers: WebServer[] = [];
@@ -587,6 +646,7 @@ async function startWebListener(device: Device, dns: DnsService | undefined): Pr
  * SIGTERM/SIGINT stop cleanly.
  */
 async function cmdRun(device: Device, policyPath: string | undefined): Promise<number> {
+  const startedAt = Date.now();
   const { nft, enforcer } = services(device);
   const boot = await enforcer.applyLastKnownGood();
   if (boot.ok) log(`boot: last-known-good ${describe(boot)}`);
@@ -622,7 +682,8 @@ async function cmdRun(device: Device, policyPath: string | undefined): Promise<n
   if (!loaded.ok) log(`policy: local overrides not used: ${loaded.error}`);
   if (!hadApplied) await policyControl.recordProviderPolicy(undefined, inForce).catch((e: unknown) => log(`policy: history: ${(e as Error).message}`));
   dns = await startDnsFilter(device, policyControl.merged(), pipeline);
-  const web = await startWebListener(device, dns);
+  const admin = await startAdminPage(device, { pipeline, policyControl, dns, nft, enforcer, startedAt });
+  const web = await startWebListener(device, dns, admin);
 
   /** A provider policy (the policy file; later, sync) into force, in turn with the admin page's changes. */
   const applyProviderPolicy = async (policy: Policy): Promise<void> => {

@@ -1,0 +1,55 @@
+/**
+ * Login rate limit per client address: a few free attempts, then each failure locks the
+ * address out for twice as long as the one before (30 s, 1 min, 2 min, … up to 1 h). A locked
+ * address gets 429 without its password being checked at all. Kept in libsql, so a restart
+ * does not reset it. The decision is pure (`lockoutMs`); the table is the shell.
+ */
+import { eq, lt, and } from "drizzle-orm";
+import type { Database } from "../../firmware/store/database.ts";
+import { loginFailures } from "../schema.ts";
+
+export type RateLimitPolicy = {
+  /** Failures allowed before the first lockout. */
+  freeFailures: number;
+  /** The first lockout; each further failure doubles it. */
+  firstLockMs: number;
+  maxLockMs: number;
+  /** Failures are forgotten after this long without one. */
+  forgetMs: number;
+};
+
+export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { freeFailures: 4, firstLockMs: 30_000, maxLockMs: 3_600_000, forgetMs: 24 * 3_600_000 };
+
+/** How long an address is locked out after its `failures`-th failure in a row (0: not at all). Pure. */
+export function lockoutMs(failures: number, policy: RateLimitPolicy = DEFAULT_RATE_LIMIT): number {
+  if (failures <= policy.freeFailures) return 0;
+  const doublings = Math.min(failures - policy.freeFailures - 1, 30);
+  return Math.min(policy.maxLockMs, policy.firstLockMs * 2 ** doublings);
+}
+
+/** How long `clientIp` must still wait before a login is checked (0: it may try now). */
+export async function loginWaitMs(database: Database, clientIp: string, now: number): Promise<number> {
+  const rows = await database.db.select().from(loginFailures).where(eq(loginFailures.clientIp, clientIp));
+  const row = rows[0];
+  return row === undefined ? 0 : Math.max(0, row.lockedUntil - now);
+}
+
+/** Counts a failed login; returns the failures in a row and the lockout it starts (0: none). */
+export async function recordLoginFailure(
+  database: Database, clientIp: string, now: number, policy: RateLimitPolicy = DEFAULT_RATE_LIMIT,
+): Promise<{ failures: number; lockMs: number }> {
+  // Old rows go first, so the table stays as small as the set of recent guessers.
+  await database.db.delete(loginFailures).where(and(lt(loginFailures.lastFailure, now - policy.forgetMs), lt(loginFailures.lockedUntil, now)));
+  const rows = await database.db.select().from(loginFailures).where(eq(loginFailures.clientIp, clientIp));
+  const failures = (rows[0]?.failures ?? 0) + 1;
+  const lockMs = lockoutMs(failures, policy);
+  const values = { clientIp, failures, lastFailure: now, lockedUntil: now + lockMs };
+  await database.db.insert(loginFailures).values(values)
+    .onConflictDoUpdate({ target: loginFailures.clientIp, set: { failures, lastFailure: now, lockedUntil: now + lockMs } });
+  return { failures, lockMs };
+}
+
+/** A successful login forgets the address's failures. */
+export async function clearLoginFailures(database: Database, clientIp: string): Promise<void> {
+  await database.db.delete(loginFailures).where(eq(loginFailures.clientIp, clientIp));
+}
