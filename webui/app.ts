@@ -21,6 +21,7 @@ import { messages, parseLang, type Lang } from "./i18n/index.ts";
 import { registerAuthRoutes } from "./routes/auth.ts";
 import { registerPageRoutes } from "./routes/pages.ts";
 import { registerActionRoutes } from "./routes/actions.ts";
+import { SettledSeries } from "./queries.ts";
 import { messageBody, notFoundBody } from "./views/auth.ts";
 import type { Html, ViewContext } from "./views/html.ts";
 import { layout } from "./views/layout.ts";
@@ -54,6 +55,10 @@ export type AppContext = {
   pageSize: number;
   /** Client addresses whose login is being checked right now (one at a time each). */
   loginsInFlight: Set<string>;
+  /** The dashboard's week of hourly buckets, settled hours read once (queries.ts). */
+  weekSeries: SettledSeries;
+  /** The dashboard's year of daily buckets, the same way. */
+  yearSeries: SettledSeries;
   view(c: Context<AppEnv>): ViewContext;
   page(c: Context<AppEnv>, title: string, body: Html, status?: number): Response;
   secure(c: Context<AppEnv>): boolean;
@@ -96,6 +101,8 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
     options: { ...options, rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT },
     pageSize: options.pageSize ?? 50,
     loginsInFlight: new Set(),
+    weekSeries: new SettledSeries(),
+    yearSeries: new SettledSeries(),
     view,
     page: (c, title, body, status = 200) => c.html(layout(view(c), title, body), status as 200),
     secure: (c) => new URL(c.req.url).protocol === "https:",
@@ -109,7 +116,9 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
     h.set("X-Content-Type-Options", "nosniff");
     h.set("Referrer-Policy", "no-referrer");
     h.set("X-Frame-Options", "DENY");
-    h.set("Cross-Origin-Opener-Policy", "same-origin");
+    // Browsers honour COOP only from a trustworthy origin (https, localhost); over the LAN's
+    // plain http Chromium ignores it and logs a console error on every page.
+    if (ctx.secure(c)) h.set("Cross-Origin-Opener-Policy", "same-origin");
     h.set("Cross-Origin-Resource-Policy", "same-origin");
     h.set("Permissions-Policy", "camera=(), microphone=(), geolocation=()");
     if (!c.req.path.startsWith("/assets/") || c.res.status !== 200) h.set("Cache-Control", "no-store");

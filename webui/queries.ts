@@ -53,6 +53,30 @@ export async function bucketSeries(database: Database, from: number, to: number,
   return buckets;
 }
 
+/**
+ * `bucketSeries` for series that end at the present (the dashboard, polled every 5 s by
+ * every open page): hours that ended more than `SETTLED_MS` ago no longer change (events are
+ * committed within a batch window, well under a minute), so their buckets are read once and
+ * kept for at most `KEEP_MS`; each call reads only the recent hours from the store. A new
+ * range (the hour moved on) reads everything once again.
+ */
+export class SettledSeries {
+  static readonly SETTLED_MS = 2 * HOUR;
+  static readonly KEEP_MS = 10 * 60_000;
+  #cached: { key: string; at: number; buckets: Bucket[] } | undefined;
+
+  async read(database: Database, from: number, to: number, bucketMs: number, now: number): Promise<Bucket[]> {
+    // Settled buckets: those that end before the cut (bucket-aligned on `from`).
+    const cut = from + Math.max(0, Math.floor((now - SettledSeries.SETTLED_MS - from) / bucketMs)) * bucketMs;
+    const key = `${from}|${cut}|${bucketMs}`;
+    if (this.#cached?.key !== key || now - this.#cached.at > SettledSeries.KEEP_MS) {
+      this.#cached = { key, at: now, buckets: cut > from ? await bucketSeries(database, from, cut, bucketMs) : [] };
+    }
+    const recent = to > cut ? await bucketSeries(database, cut, to, bucketMs) : [];
+    return [...this.#cached.buckets.map((b) => ({ start: b.start, counts: { ...b.counts } })), ...recent];
+  }
+}
+
 /** Events per LAN host and category in [from, to] (rollups): the per-device statistics. */
 export async function deviceCategoryCounts(database: Database, from: number, to: number): Promise<Map<string, CategoryCounts>> {
   const r = await database.client.execute({

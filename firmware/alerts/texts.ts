@@ -100,12 +100,20 @@ export type AlertText = {
 
 export type RenderOptions = { timeZone?: string };
 
+/** Formatters per time zone, built once: constructing one costs far more than formatting. */
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** Calendar fields of a time in a time zone (web-standard Intl, same on Deno and Node). */
 export function zonedParts(ms: number, timeZone: string): { y: string; mo: string; d: string; h: string; mi: string; s: string } {
-  const f = new Intl.DateTimeFormat("en-US", {
-    timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
-  });
-  const get = (type: Intl.DateTimeFormatPartTypes): string => f.formatToParts(new Date(ms)).find((p) => p.type === type)?.value ?? "00";
+  let f = zoneFormats.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
+    zoneFormats.set(timeZone, f);
+  }
+  const parts = f.formatToParts(new Date(ms));
+  const get = (type: Intl.DateTimeFormatPartTypes): string => parts.find((p) => p.type === type)?.value ?? "00";
   return { y: get("year"), mo: get("month"), d: get("day"), h: get("hour"), mi: get("minute"), s: get("second") };
 }
 

@@ -102,4 +102,7 @@ export const eventRollups = sqliteTable("event_rollups", {
 }, (t) => [
   // The key starts with the hour: series and reports read hour ranges.
   primaryKey({ columns: [t.hour, t.category, t.severity, t.lanIp, t.remoteIp, t.port, t.domain] }),
+  // Counts per hour and category (the dashboard, polled every 5 s, and the charts) read
+  // only this covering index: about a quarter of the time of the key's rows (bench webui).
+  index("event_rollups_hour_category").on(t.hour, t.category, t.count),
 ]);

@@ -34,7 +34,7 @@ import { c2, lookupRule, manualClock, sequentialIds, syslogFrom, T0 } from "../f
 
 export { T0 };
 export const HOSTILE = "<img src=x onerror=alert(1)>";
-export const ROOT = join(import.meta.dirname, "..", "..");
+export const ROOT = join(import.meta.dirname ?? ".", "..", "..");
 /** Cheap scrypt for tests (the record carries its own cost; the default is tested apart). */
 export const TEST_COST = { N: 2 ** 10, r: 8, p: 1 };
 

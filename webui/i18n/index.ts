@@ -69,9 +69,17 @@ export function startOfJstDay(ms: number): number {
   return Math.floor((ms + JST_OFFSET_MS) / 86_400_000) * 86_400_000 - JST_OFFSET_MS;
 }
 
+// Formatters are built once: constructing an Intl.NumberFormat costs tens of microseconds,
+// and a page formats hundreds of numbers.
+const NUMBER = { ja: new Intl.NumberFormat("ja-JP"), en: new Intl.NumberFormat("en-US") } as const;
+const DECIMAL = [0, 1].map((digits) => ({
+  ja: new Intl.NumberFormat("ja-JP", { maximumFractionDigits: digits, minimumFractionDigits: digits }),
+  en: new Intl.NumberFormat("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }),
+}));
+
 /** A count with grouping ("1,234" in both languages). */
 export function formatNumber(n: number, lang: Lang): string {
-  return new Intl.NumberFormat(lang === "ja" ? "ja-JP" : "en-US").format(n);
+  return NUMBER[lang].format(n);
 }
 
 /** Bytes as "12.3 MB". */
@@ -84,5 +92,5 @@ export function formatBytes(n: number, lang: Lang): string {
     u++;
   }
   const digits = u === 0 ? 0 : 1;
-  return `${new Intl.NumberFormat(lang === "ja" ? "ja-JP" : "en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(v)} ${units[u]}`;
+  return `${DECIMAL[digits]![lang].format(v)} ${units[u]}`;
 }

@@ -37,13 +37,13 @@ export function alertListBody(v: ViewContext, d: AlertListData): Html {
     selected ? html`<option value="${value}" selected>${label}</option>` : html`<option value="${value}">${label}</option>`;
   const stateParam = d.states.length === 1 ? d.states[0] : undefined;
   const sevParam = d.severities.length === 1 ? d.severities[0] : undefined;
-  return html`<form method="get" action="/alerts" class="filters" role="search">
+  return html`<search><form method="get" action="/alerts" class="filters">
 <div class="grid">
 <label>${t.filterState}<select name="state">${opt("", v.t.common.all, stateParam === undefined)}${ALERT_STATES.map((s) => opt(s, v.t.alertState[s], stateParam === s))}</select></label>
 <label>${t.filterSeverity}<select name="severity">${opt("", v.t.common.all, sevParam === undefined)}${SEVERITIES.map((s) => opt(s, v.t.severity[s], sevParam === s))}</select></label>
 </div>
 <button type="submit">${v.t.common.search}</button> <a href="/alerts">${v.t.common.clear}</a>
-</form>
+</form></search>
 ${d.alerts.length === 0 ? html`<p>${t.empty}</p>` : alertRows(v, d.alerts)}
 <nav class="pager" aria-label="${v.t.common.next}">
 ${d.isFirst ? html`` : html`<a href="/alerts${query({ state: stateParam, severity: sevParam })}">${v.t.common.first}</a>`}
@@ -54,13 +54,15 @@ ${d.next ? html`<a href="/alerts${query({ state: stateParam, severity: sevParam,
 export function alertDetailBody(v: ViewContext, a: Alert, flash: { ok?: string; error?: string }): Html {
   const t = v.t.alerts;
   const text = renderAlertText(a, v.lang);
+  // The state in the page's own words (the list, the buttons and the notice say 確認済み;
+  // the alert catalogue's 対応中 is for mail and the CLI).
   const rows = (rs: { label: string; value: string }[]): Html =>
     html`<dl>${rs.map((r) => html`<dt>${r.label}</dt><dd>${r.value}</dd>`)}</dl>`;
   const action = (path: string, label: string, cls: string): Html =>
     html`<form method="post" action="/alerts/${encodeURIComponent(a.id)}/${path}" class="inline">${csrfField(v)}<button type="submit" class="${cls}">${label}</button></form>`;
   return html`${notice("ok", flash.ok)}${notice("error", flash.error)}
 <article class="alert-detail sev-${a.severity}">
-<header><p><mark class="sev sev-${a.severity}">${v.t.severityLong[a.severity]}</mark> · ${text.state} · ${text.category}</p>
+<header><p><mark class="sev sev-${a.severity}">${v.t.severityLong[a.severity]}</mark> · ${v.t.alertState[a.state]} · ${text.category}</p>
 <h2>${text.title}</h2></header>
 <h3>${t.what}</h3><p>${text.what}</p>
 <h3>${t.danger}</h3><p>${text.danger}</p>

@@ -27,10 +27,10 @@ export function deviceListBody(v: ViewContext, d: DeviceListData): Html {
   const t = v.t.devices;
   const n = (x: number): string => formatNumber(x, v.lang);
   return html`<p>${t.intro}</p>
-<form method="get" action="/devices" class="filters" role="search">
+<search><form method="get" action="/devices" class="filters">
 <label>${t.filter}<input type="search" name="q" value="${d.q}" maxlength="100" autocomplete="off"></label>
 <button type="submit">${v.t.common.search}</button> <a href="/devices">${v.t.common.clear}</a>
-</form>
+</form></search>
 ${d.rows.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table>
 <thead><tr><th scope="col">${t.name}</th><th scope="col">${t.vendor}</th><th scope="col">${t.addresses}</th><th scope="col">${t.mac}</th><th scope="col">${t.firstSeen}</th><th scope="col">${t.lastSeen}</th><th scope="col" class="num">${t.openAlerts}</th><th scope="col" class="num">${t.events7d}</th></tr></thead>
 <tbody>${d.rows.map((r) => html`<tr>

@@ -24,7 +24,7 @@ export function eventListBody(v: ViewContext, d: EventListData): Html {
   const params = { category: f.category, lan: f.lan, remote: f.remote, port: f.port, domain: f.domain, from: f.from, to: f.to };
   return html`<p>${t.intro}</p>
 ${d.error ? notice("error", d.error) : html``}
-<form method="get" action="/events" class="filters" role="search">
+<search><form method="get" action="/events" class="filters">
 <div class="grid">
 <label>${t.category}<select name="category">${opt("", v.t.common.all)}${CATEGORIES.map((c) => opt(c, v.t.category[c]))}</select></label>
 <label>${t.lan}<input name="lan" value="${f.lan}" maxlength="45" inputmode="decimal" autocomplete="off"></label>
@@ -37,7 +37,7 @@ ${d.error ? notice("error", d.error) : html``}
 <label>${t.to} (${v.t.common.jst})<input type="datetime-local" name="to" value="${f.to}"></label>
 </div>
 <button type="submit">${v.t.common.search}</button> <a href="/events">${v.t.common.clear}</a>
-</form>
+</form></search>
 ${d.windowed ? html`<p><small>${v.t.common.scanNote}</small></p>` : html``}
 ${d.events.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table>
 <thead><tr><th scope="col">${t.time}</th><th scope="col">${t.category}</th><th scope="col">${t.severity}</th><th scope="col">${t.rule}</th><th scope="col">${t.lan}</th><th scope="col">${t.remote}</th><th scope="col" class="num">${t.port}</th><th scope="col">${t.domain} / ${t.message}</th></tr></thead>

@@ -6,6 +6,9 @@
 import type { Catalogue, TextParams } from "../texts.ts";
 import { zonedParts } from "../texts.ts";
 
+/** Built once: constructing a formatter costs more than using it. */
+const NUMBER = new Intl.NumberFormat("en-US");
+
 /** " (port 445, 139)" when ports are known. */
 const portsPart = (p: TextParams): string => (p.ports ? ` (port ${p.ports})` : "");
 const times = (count: string): string => (count === "1" ? "once" : `${count} times`);
@@ -163,7 +166,7 @@ export const EN: Catalogue = {
   },
   list: (items, more) => `${items.join(", ")}${more ? " and more" : ""}`,
   sources: (n, more) => (n === 0 ? "" : more ? `${n} or more sources` : n === 1 ? "one source" : `${n} sources`),
-  number: (n) => new Intl.NumberFormat("en-US").format(n),
+  number: (n) => NUMBER.format(n),
   time: (ms, timeZone) => {
     const t = zonedParts(ms, timeZone);
     return `${t.y}-${t.mo}-${t.d} ${t.h}:${t.mi}:${t.s} (${timeZone})`;

@@ -7,6 +7,9 @@
 import type { Catalogue, TextParams } from "../texts.ts";
 import { zonedParts } from "../texts.ts";
 
+/** Built once: constructing a formatter costs more than using it. */
+const NUMBER = new Intl.NumberFormat("ja-JP");
+
 /** 「（ポート 445、139）」 when ports are known. */
 const portsPart = (p: TextParams): string => (p.ports ? `（ポート ${p.ports}）` : "");
 
@@ -160,7 +163,7 @@ export const JA: Catalogue = {
   },
   list: (items, more) => `${items.join("、")}${more ? " ほか" : ""}`,
   sources: (n, more) => (n === 0 ? "" : more ? `${n}か所以上` : `${n}か所`),
-  number: (n) => new Intl.NumberFormat("ja-JP").format(n),
+  number: (n) => NUMBER.format(n),
   time: (ms, timeZone) => {
     const t = zonedParts(ms, timeZone);
     return `${t.y}年${t.mo}月${t.d}日 ${t.h}:${t.mi}:${t.s}`;

@@ -15,7 +15,7 @@ import type { RuleMeta } from "../../../firmware/ruleset/meta.ts";
 import { parseDevice } from "../../../policies/device.ts";
 import { parsePolicy } from "../../../policies/schema.ts";
 
-const baseline = JSON.parse(readFileSync(join(import.meta.dirname, "../../../policies/baseline.json"), "utf8"));
+const baseline = JSON.parse(readFileSync(join(import.meta.dirname ?? ".", "../../../policies/baseline.json"), "utf8"));
 baseline.blocklists[0].entries = ["203.0.113.99", "203.0.113.96/29"];
 const policy = parsePolicy(baseline);
 if (!policy.ok) throw new Error("baseline policy does not parse");

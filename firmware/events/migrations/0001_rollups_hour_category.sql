@@ -1,0 +1,1 @@
+CREATE INDEX `event_rollups_hour_category` ON `event_rollups` (`hour`,`category`,`count`);
