@@ -10,6 +10,8 @@ import type { AlertKind } from "./types.ts";
 
 /** The rule id of inventory's "a device we never saw" event (inventory's `newDeviceEvent`). */
 export const NEW_DEVICE_RULE_ID = "new-device";
+/** The admin page's lockout events (webui/routes/auth.ts): a LAN device guessing the box's admin password. */
+export const ADMIN_LOGIN_RULE_ID = "admin-login";
 /** The rule / log id the classifier gives endpoint syslog messages. */
 export const SYSLOG_RULE_ID = "syslog";
 
@@ -29,6 +31,8 @@ export const KIND_DEFINITIONS: Record<AlertKind, { category: Category; severity:
   "port-scan": { category: "inbound", severity: "low" },
   "new-device": { category: "endpoint", severity: "low" },
   "endpoint-syslog": { category: "endpoint", severity: "medium" },
+  // A LAN device, not the internet, is the one trying: the pilot's ⑤ (the endpoint) fits.
+  "admin-login": { category: "endpoint", severity: "medium" },
 };
 
 /** What kind of rule logged an event, as far as the alert rules care. */
@@ -41,6 +45,7 @@ export type RuleRole =
   | "inbound-drop"
   | "new-device"
   | "syslog"
+  | "admin-login"
   | "allowed"
   | "other";
 
@@ -52,6 +57,7 @@ export type RuleRole =
  */
 export function ruleRole(e: Pick<BoxEvent, "kind" | "ruleId" | "logId" | "category" | "direction" | "action" | "domain">, rule: RuleMeta | undefined): RuleRole {
   if (e.ruleId === NEW_DEVICE_RULE_ID) return "new-device";
+  if (e.ruleId === ADMIN_LOGIN_RULE_ID) return "admin-login";
   switch (e.kind) {
     case "endpoint":
       return "syslog";
@@ -117,6 +123,8 @@ export function classifyEvent(
   switch (ruleRole(e, rule)) {
     case "new-device":
       return [{ kind: "new-device", key: identityKey("new-device", e.lanMac ? cleanAddress(e.lanMac) : hostSubject(e)) }];
+    case "admin-login":
+      return [{ kind: "admin-login", key: identityKey("admin-login", hostSubject(e)) }];
     case "syslog":
       return syslogSeverityOk(e, maxSyslogSeverity) ? [{ kind: "endpoint-syslog", key: identityKey("endpoint-syslog", hostSubject(e)) }] : [];
     case "c2-blocklist":

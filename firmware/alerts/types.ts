@@ -16,10 +16,11 @@ export type AlertKind =
   | "brute-force"
   | "port-scan"
   | "new-device"
-  | "endpoint-syslog";
+  | "endpoint-syslog"
+  | "admin-login";
 
 export const ALERT_KINDS: readonly AlertKind[] = [
-  "c2-contact", "outbound-port", "exposed-host", "brute-force", "port-scan", "new-device", "endpoint-syslog",
+  "c2-contact", "outbound-port", "exposed-host", "brute-force", "port-scan", "new-device", "endpoint-syslog", "admin-login",
 ];
 
 /** open → acknowledged → resolved; resolved → open again when the problem recurs (README). */

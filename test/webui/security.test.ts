@@ -241,7 +241,7 @@ describe("login rate limit", () => {
     expect(fifth.status).toBe(429);
     expect(fifth.headers.get("retry-after")).toBe("30");
     expect(f.emitted).toHaveLength(1);
-    expect(f.emitted[0]).toMatchObject({ category: "inbound", kind: "brute-force", logId: "admin-login", ruleId: "admin-login", lanIp: "192.0.2.20", direction: "inbound", time: f.clock.now() });
+    expect(f.emitted[0]).toMatchObject({ category: "endpoint", kind: "brute-force", logId: "admin-login", ruleId: "admin-login", lanIp: "192.0.2.20", direction: "inbound", time: f.clock.now() });
     // Locked: even the right password is not checked.
     const locked = await anon.post("/login", { password: f.password });
     expect(locked.status).toBe(429);

@@ -142,7 +142,8 @@ export function registerAuthRoutes(app: Hono<AppEnv>, ctx: AppContext): void {
 function emitLockout(ctx: AppContext, ip: string, failures: number, lockMs: number): void {
   const event: BoxEvent = {
     time: ctx.deps.clock(),
-    category: "inbound",
+    // A LAN device guessing the box's password: an endpoint matter (firmware/alerts/rules.ts, admin-login).
+    category: "endpoint",
     severity: "medium",
     kind: "brute-force",
     logId: ADMIN_LOGIN_ID,

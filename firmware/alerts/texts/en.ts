@@ -119,6 +119,17 @@ export const EN: Catalogue = {
         "Look up what the message means in the device's admin page or manual. " +
         "If you cannot tell, or the same notice keeps coming, pass this notice on to your provider.",
     },
+    "admin-login": {
+      title: (p) => `Attempt to get into the admin page: wrong passwords from ${p.device}`,
+      what: (p) =>
+        cap(`${p.device} kept trying to log in to the box's admin page with a wrong password, so the box stopped accepting logins from it for a while (${times(p.count)}).`),
+      danger: () =>
+        "Danger: medium (check today). If the person at that device only forgot the password, there is no problem. " +
+        "If nobody did, the device may be infected, or someone may be trying to change the box's settings.",
+      action: () =>
+        "Ask the person who uses that device whether they tried to log in to the admin page. " +
+        "If not, change the admin page's password, block the device from the Devices page, and contact your provider.",
+    },
   },
   sections: {
     what: "What happened",

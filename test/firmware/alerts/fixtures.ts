@@ -73,6 +73,14 @@ export function bruteSsh(time: number, remote: string, lanIp = "192.0.2.50"): Bo
   return packet("bf-ssh", { time, src: remote, dst: lanIp, dport: 22 });
 }
 
+/** The admin page's lockout of a LAN client (webui/routes/auth.ts). */
+export function adminLockout(time: number, lanIp = "192.0.2.20"): BoxEvent {
+  return {
+    time, category: "endpoint", severity: "medium", kind: "brute-force", logId: "admin-login", ruleId: "admin-login",
+    direction: "inbound", action: "drop", proto: "tcp", lanIp, message: "admin page: 5 failed logins in a row; locked out for 30 s",
+  };
+}
+
 /** A syslog message from a LAN device. */
 export function syslogFrom(time: number, peer: string, severity: number, message: string, appName?: string): BoxEvent {
   const record: SyslogRecord = { kind: "syslog", time, format: "rfc5424", peer, facility: 4, severity, message };

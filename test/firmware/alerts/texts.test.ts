@@ -11,7 +11,7 @@ import type { BoxEvent } from "../../../firmware/events/types.ts";
 import { parseSyslog } from "../../../firmware/logs/syslog.ts";
 import { formatSyslog5424, type SyslogMessage } from "../../../firmware/logs/syslog-sender.ts";
 import {
-  bruteSsh, c2, inbound, lookupRule, manualClock, newDevice, outSmb, scanBan, scanBanned, sequentialIds, syslogFrom, T0,
+  adminLockout, bruteSsh, c2, inbound, lookupRule, manualClock, newDevice, outSmb, scanBan, scanBanned, sequentialIds, syslogFrom, T0,
 } from "./fixtures.ts";
 
 /** Events that make one alert of a kind (thresholds lowered so a few events cross them). */
@@ -23,6 +23,7 @@ const EVENTS: Record<AlertKind, BoxEvent[]> = {
   "port-scan": [scanBan(T0, "203.0.113.7"), scanBanned(T0 + 1, "203.0.113.7", "192.0.2.41", 3389)],
   "new-device": [newDevice(T0, "02:00:5e:00:53:77", "192.0.2.77")],
   "endpoint-syslog": [syslogFrom(T0, "192.0.2.60", 2, "RAID degraded: disk 2 failed", "raidmon")],
+  "admin-login": [adminLockout(T0), adminLockout(T0 + 60_000)],
 };
 
 function alertsOf(kind: AlertKind, lookupDevice?: DeviceLookup, extra: Partial<Record<string, unknown>> = {}): Alert[] {
