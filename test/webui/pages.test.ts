@@ -186,7 +186,7 @@ describe("devices", () => {
     expect(t).toContain(PC_IP);
     expect(t).toContain("2026-11-23 13:59:00");
     // PC: one open alert; 4 events in the rollups (c2, 2 web, 1 malware).
-    expect(html).toMatch(/02:00:5e:00:53:10<\/code><\/td>\s*<td><time>[^<]+<\/time><\/td>\s*<td><time>[^<]+<\/time><\/td>\s*<td class="num">1<\/td>\s*<td class="num">4<\/td>/);
+    expect(html).toMatch(/02:00:5e:00:53:10<\/code><\/small><\/td>\s*<td data-label="[^"]+"><time>[^<]+<\/time><\/td>\s*<td data-label="[^"]+"><time>[^<]+<\/time><\/td>\s*<td class="num" data-label="[^"]+">1<\/td>\s*<td class="num" data-label="[^"]+">4<\/td>/);
     const filtered = text(await (await b.get("/devices?q=taro")).text());
     expect(filtered).toContain("taro-pc");
     expect(filtered).not.toContain(PC_IP);

@@ -361,6 +361,12 @@ export const en: Messages = {
     addresses: "The box's management addresses",
     health: "Health",
     healthNames: { enforcer: "Firewall", ulogd: "Log collector (ulogd)", dns: "URL filter (DNS)", events: "Event store" },
+    healthText: {
+      enforcer: { ok: "Rules in force", bad: "Rules missing (restored automatically within seconds)" },
+      ulogd: { ok: "Running", bad: "Stopped (detections are not recorded: restart the box)" },
+      dns: { ok: "Running", bad: "Not running (sites are not being blocked)" },
+      events: { ok: "Recording", bad: "Falling behind (check the storage's free space and health)" },
+    },
     ok: "OK",
     notOk: "Not OK",
     storage: "Storage",

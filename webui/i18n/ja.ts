@@ -364,6 +364,12 @@ export const ja = {
     addresses: "本機の管理用アドレス",
     health: "各部の状態",
     healthNames: { enforcer: "ファイアウォール", ulogd: "ログ収集（ulogd）", dns: "URLフィルタ（DNS）", events: "イベント記録" },
+    healthText: {
+      enforcer: { ok: "ルールを適用しています", bad: "ルールが見つかりません（数秒で自動的に元に戻します）" },
+      ulogd: { ok: "動作しています", bad: "止まっています（検知の記録が届きません。本機を再起動してください）" },
+      dns: { ok: "動作しています", bad: "動作していません（サイトの遮断が効いていません）" },
+      events: { ok: "記録しています", bad: "記録が遅れています（保存先の容量や故障を確認してください）" },
+    },
     ok: "正常",
     notOk: "異常",
     storage: "記録領域",

@@ -11,15 +11,15 @@ const deviceText = (a: Alert): string => a.device.name ?? a.device.ip ?? a.devic
 /** The table of alerts (list page and dashboard). */
 export function alertRows(v: ViewContext, alerts: readonly Alert[]): Html {
   const t = v.t.alerts;
-  return html`<div class="overflow-auto"><table class="alerts">
-<thead><tr><th scope="col">${t.severityCol}</th><th scope="col">${t.stateCol}</th><th scope="col">${t.titleCol}</th><th scope="col">${t.device}</th><th scope="col" class="num">${t.count}</th><th scope="col">${t.lastSeen}</th></tr></thead>
+  return html`<div class="overflow-auto"><table class="alerts cards">
+<thead><tr><th scope="col" class="nowrap">${t.severityCol}</th><th scope="col" class="nowrap">${t.stateCol}</th><th scope="col">${t.titleCol}</th><th scope="col">${t.device}</th><th scope="col" class="num">${t.count}</th><th scope="col">${t.lastSeen}</th></tr></thead>
 <tbody>${alerts.map((a) => html`<tr class="sev-${a.severity}">
-<td><mark class="sev sev-${a.severity}">${v.t.severity[a.severity]}</mark></td>
-<td>${v.t.alertState[a.state]}</td>
-<td><a href="/alerts/${encodeURIComponent(a.id)}">${renderAlertText(a, v.lang).title}</a></td>
-<td>${deviceText(a)}</td>
-<td class="num">${formatNumber(a.count, v.lang)}</td>
-<td><time>${formatTime(a.lastSeen)}</time></td>
+<td class="nowrap"><mark class="sev sev-${a.severity}">${v.t.severity[a.severity]}</mark> <span class="phone-only">${v.t.alertState[a.state]}</span></td>
+<td class="nowrap desk-only">${v.t.alertState[a.state]}</td>
+<td class="primary"><a href="/alerts/${encodeURIComponent(a.id)}">${renderAlertText(a, v.lang).title}</a></td>
+<td data-label="${t.device}">${deviceText(a)}</td>
+<td class="num" data-label="${t.count}">${formatNumber(a.count, v.lang)}</td>
+<td data-label="${t.lastSeen}"><time>${formatTime(a.lastSeen)}</time></td>
 </tr>`)}</tbody></table></div>`;
 }
 

@@ -5,7 +5,6 @@ import { html, type Html } from "./html.ts";
 
 const W = 720;
 const H = 160;
-const AXIS = 18;
 
 /** Bars per bucket, stacked by category; a day label under every `labelEvery`-th bar. */
 export function barChart(buckets: readonly Bucket[], title: string, totalText: (n: string) => string, lang: Lang, labelEvery: number): Html {
@@ -13,7 +12,7 @@ export function barChart(buckets: readonly Bucket[], title: string, totalText: (
   const max = Math.max(1, ...totals);
   const total = totals.reduce((a, b) => a + b, 0);
   const bw = W / Math.max(1, buckets.length);
-  const plot = H - AXIS;
+  const plot = H;
   const bars: Html[] = [];
   buckets.forEach((b, i) => {
     let y = plot;
@@ -25,17 +24,17 @@ export function barChart(buckets: readonly Bucket[], title: string, totalText: (
       bars.push(html`<rect class="c-${c}" x="${(i * bw).toFixed(2)}" y="${y.toFixed(2)}" width="${Math.max(0.5, bw - 0.5).toFixed(2)}" height="${h.toFixed(2)}"></rect>`);
     }
   });
+  // Day labels are HTML under the SVG, one equal-width cell per `labelEvery` bars: inside an
+  // SVG stretched to the page's width (preserveAspectRatio none) text would stretch too.
   const labels: Html[] = [];
-  for (let i = 0; i < buckets.length; i += labelEvery) {
-    labels.push(html`<text x="${(i * bw + 2).toFixed(2)}" y="${H - 4}" class="axis">${formatDay(buckets[i]!.start)}</text>`);
-  }
+  for (let i = 0; i < buckets.length; i += labelEvery) labels.push(html`<span>${formatDay(buckets[i]!.start)}</span>`);
   return html`<figure class="chart">
-<svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title" preserveAspectRatio="none">
+<svg viewBox="0 0 ${W} ${plot}" role="img" aria-labelledby="chart-title" preserveAspectRatio="none">
 <title id="chart-title">${title}: ${totalText(formatNumber(total, lang))}</title>
 <line x1="0" y1="${plot}" x2="${W}" y2="${plot}" class="axis-line"></line>
 ${bars}
-${labels}
 </svg>
+<div class="chart-axis" aria-hidden="true">${labels}</div>
 <figcaption>${title} — ${totalText(formatNumber(total, lang))}</figcaption>
 </figure>`;
 }

@@ -31,18 +31,17 @@ export function deviceListBody(v: ViewContext, d: DeviceListData): Html {
 <label>${t.filter}<input type="search" name="q" value="${d.q}" maxlength="100" autocomplete="off"></label>
 <button type="submit">${v.t.common.search}</button> <a href="/devices">${v.t.common.clear}</a>
 </form></search>
-${d.rows.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table>
-<thead><tr><th scope="col">${t.name}</th><th scope="col">${t.vendor}</th><th scope="col">${t.addresses}</th><th scope="col">${t.mac}</th><th scope="col">${t.firstSeen}</th><th scope="col">${t.lastSeen}</th><th scope="col" class="num">${t.openAlerts}</th><th scope="col" class="num">${t.events7d}</th></tr></thead>
+${d.rows.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table class="cards">
+<thead><tr><th scope="col">${t.name}</th><th scope="col">${t.vendor}</th><th scope="col">${t.addresses}</th><th scope="col">${t.firstSeen}</th><th scope="col">${t.lastSeen}</th><th scope="col" class="num">${t.openAlerts}</th><th scope="col" class="num">${t.events7d}</th></tr></thead>
 <tbody>${d.rows.map((r) => html`<tr>
-<td><a href="/devices/${encodeURIComponent(r.device.mac)}">${label(r.device)}</a>${r.device.name && r.device.dhcpHostname ? html`<br><small>${r.device.dhcpHostname}</small>` : html``}
+<td class="primary"><a href="/devices/${encodeURIComponent(r.device.mac)}">${label(r.device)}</a>${r.device.name && r.device.dhcpHostname ? html`<br><small>${r.device.dhcpHostname}</small>` : html``}
 ${v.now - r.device.lastSeen <= ONLINE_MS ? html` <mark class="online">${t.online}</mark>` : html``}${r.blocked ? html` <mark class="sev-high">${t.blocked}</mark>` : html``}</td>
-<td>${vendorText(v, r.device)}</td>
-<td>${r.device.addresses.map((a, i) => html`${i > 0 ? html`<br>` : html``}${a.ip}`)}</td>
-<td><code>${r.device.mac}</code></td>
-<td><time>${formatTime(r.device.firstSeen)}</time></td>
-<td><time>${formatTime(r.device.lastSeen)}</time></td>
-<td class="num">${n(r.openAlerts)}</td>
-<td class="num">${n(r.events7d)}</td>
+<td class="vendor" data-label="${t.vendor}">${vendorText(v, r.device)}</td>
+<td data-label="${t.addresses}">${r.device.addresses.map((a, i) => html`${i > 0 ? html`<br>` : html``}${a.ip}`)}<br><small><code>${r.device.mac}</code></small></td>
+<td data-label="${t.firstSeen}"><time>${formatTime(r.device.firstSeen)}</time></td>
+<td data-label="${t.lastSeen}"><time>${formatTime(r.device.lastSeen)}</time></td>
+<td class="num" data-label="${t.openAlerts}">${n(r.openAlerts)}</td>
+<td class="num" data-label="${t.events7d}">${n(r.events7d)}</td>
 </tr>`)}</tbody></table></div>`}
 <nav class="pager" aria-label="${v.t.common.next}">
 ${d.page > 1 ? html`<a href="/devices${query({ q: d.q, page: d.page - 1 })}" rel="prev">${v.t.common.prev}</a>` : html``}

@@ -71,22 +71,22 @@ ${local !== undefined ? html`<form method="post" action="/dns/category" class="i
 ${notice("ok", d.ok)}${notice("error", d.error)}
 ${d.running ? html`` : notice("error", t.notRunning)}
 <section><h2>${t.check}</h2>
-<form method="get" action="/dns" role="search"><label>${t.checkLabel}<input name="check" value="${d.check.input}" maxlength="300" autocomplete="off"></label><button type="submit">${t.checkSubmit}</button></form>
+<search><form method="get" action="/dns" class="filters"><label>${t.checkLabel}<input name="check" value="${d.check.input}" maxlength="300" autocomplete="off"></label><button type="submit">${t.checkSubmit}</button></form></search>
 ${d.check.error ? notice("error", d.check.error) : d.check.result ? explanation(v, d.check.result) : html``}
 </section>
 <section><h2>${t.recent}</h2>
 <form method="get" action="/dns" class="filters"><label>${t.recentOutcome}<select name="outcome">
 ${d.outcome === "all" ? html`<option value="all" selected>${t.outcomeAll}</option><option value="blocked">${t.outcomeBlocked}</option>` : html`<option value="all">${t.outcomeAll}</option><option value="blocked" selected>${t.outcomeBlocked}</option>`}
 </select></label><button type="submit">${v.t.common.search}</button></form>
-${d.recent.length === 0 ? html`<p>${t.noQueries}</p>` : html`<div class="overflow-auto"><table>
-<thead><tr><th scope="col">${t.time}</th><th scope="col">${t.client}</th><th scope="col">${t.name}</th><th scope="col">${t.outcome}</th><th scope="col">${t.reason}</th><th scope="col"></th></tr></thead>
+${d.recent.length === 0 ? html`<p>${t.noQueries}</p>` : html`<div class="overflow-auto"><table class="cards">
+<thead><tr><th scope="col">${t.name}</th><th scope="col">${t.outcome}</th><th scope="col">${t.reason}</th><th scope="col">${t.time}</th><th scope="col">${t.client}</th><th scope="col"></th></tr></thead>
 <tbody>${d.recent.map((r) => html`<tr>
-<td><time>${formatTime(r.time)}</time></td>
-<td>${r.client}</td>
-<td class="wrap"><code>${r.name}</code></td>
-<td>${t.outcomes[r.outcome]}</td>
-<td class="wrap">${r.rule ?? ""}${r.category ? html` (${t.dnsCategory[r.category]})` : html``}</td>
-<td>${r.name === "" ? html`` : isBlockedOutcome(r)
+<td class="wrap primary"><code>${r.name}</code></td>
+<td class="nowrap" data-label="${t.outcome}">${t.outcomes[r.outcome]}</td>
+<td class="wrap" data-label="${t.reason}">${r.rule ?? ""}${r.category ? html` (${t.dnsCategory[r.category]})` : html``}</td>
+<td data-label="${t.time}"><time>${formatTime(r.time)}</time></td>
+<td data-label="${t.client}">${r.client}</td>
+<td>${r.name === "" || r.outcome === "builtin" ? html`` : isBlockedOutcome(r)
     ? (allowed.has(r.name) ? html`` : domainForm(v, "allow", r.name, t.allowThis))
     : (blockedLocal.has(r.name) ? html`` : domainForm(v, "block", r.name, t.blockThis, "secondary outline"))}</td>
 </tr>`)}</tbody></table></div>`}

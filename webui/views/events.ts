@@ -39,17 +39,17 @@ ${d.error ? notice("error", d.error) : html``}
 <button type="submit">${v.t.common.search}</button> <a href="/events">${v.t.common.clear}</a>
 </form></search>
 ${d.windowed ? html`<p><small>${v.t.common.scanNote}</small></p>` : html``}
-${d.events.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table>
+${d.events.length === 0 ? html`<p>${t.empty}</p>` : html`<div class="overflow-auto"><table class="cards">
 <thead><tr><th scope="col">${t.time}</th><th scope="col">${t.category}</th><th scope="col">${t.severity}</th><th scope="col">${t.rule}</th><th scope="col">${t.lan}</th><th scope="col">${t.remote}</th><th scope="col" class="num">${t.port}</th><th scope="col">${t.domain} / ${t.message}</th></tr></thead>
 <tbody>${d.events.map((e) => html`<tr>
-<td><time>${formatTime(e.time)}</time></td>
-<td>${v.t.categoryShort[e.category]}</td>
-<td>${v.t.severity[e.severity]}</td>
-<td><code>${e.logId}</code></td>
-<td>${e.lanIp ? html`<a href="/events${query({ lan: e.lanIp })}">${e.lanIp}</a>` : html``}</td>
-<td>${e.remoteIp ?? ""}</td>
-<td class="num">${e.port ?? ""}</td>
-<td class="wrap">${e.domain ?? ""}${e.app ? html` <code>${e.app}</code>` : html``} ${e.message ?? ""}</td>
+<td class="primary"><time>${formatTime(e.time)}</time></td>
+<td class="nowrap" data-label="${t.category}">${v.t.categoryShort[e.category]}</td>
+<td class="nowrap" data-label="${t.severity}">${v.t.severity[e.severity]}</td>
+<td data-label="${t.rule}"><code>${e.logId}</code></td>
+<td data-label="${t.lan}">${e.lanIp ? html`<a href="/events${query({ lan: e.lanIp })}">${e.lanIp}</a>` : html``}</td>
+<td data-label="${t.remote}">${e.remoteIp ?? ""}</td>
+<td class="num" data-label="${t.port}">${e.port ?? ""}</td>
+<td class="wrap" data-label="${t.domain} / ${t.message}">${e.domain ?? ""}${e.app ? html` <code>${e.app}</code>` : html``} ${e.message ?? ""}</td>
 </tr>`)}</tbody></table></div>`}
 <nav class="pager" aria-label="${v.t.common.next}">
 ${d.isFirst ? html`` : html`<a href="/events${query(params)}">${v.t.common.first}</a>`}

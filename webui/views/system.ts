@@ -21,7 +21,7 @@ export function systemBody(v: ViewContext, s: BoxStatus): Html {
 <h2>${t.addresses}</h2><ul>${s.managementAddresses.map((a) => html`<li><code>${a}</code></li>`)}</ul></article>
 </div>
 <section><h2>${t.health}</h2><div class="overflow-auto"><table><tbody>
-${HEALTH_KEYS.map((k) => html`<tr><th scope="row">${t.healthNames[k]}</th><td>${s.health[k].ok ? html`<mark class="online">${t.ok}</mark>` : html`<mark class="sev-high">${t.notOk}</mark>`}</td><td class="wrap"><small>${s.health[k].detail}</small></td></tr>`)}
+${HEALTH_KEYS.map((k) => html`<tr><th scope="row">${t.healthNames[k]}</th><td>${s.health[k].ok ? html`<mark class="online">${t.ok}</mark>` : html`<mark class="sev-high">${t.notOk}</mark>`}</td><td class="wrap">${t.healthText[k][s.health[k].ok ? "ok" : "bad"]}${v.lang === "en" ? html`<br><small>${s.health[k].detail}</small>` : html``}</td></tr>`)}
 </tbody></table></div></section>
 <div class="grid">
 <section><h2>${t.storage}</h2><dl><dt>${t.database}</dt><dd>${formatBytes(s.storage.databaseBytes, v.lang)}</dd><dt>${t.dataDir}</dt><dd>${formatBytes(s.storage.dataDirBytes, v.lang)}</dd></dl></section>

@@ -156,7 +156,7 @@ export const JA: Catalogue = {
     reopened: "再発した回数",
   },
   severity: { high: "高", medium: "中", low: "低" },
-  state: { open: "未対応", acknowledged: "対応中", resolved: "解決済み" },
+  state: { open: "未対応", acknowledged: "確認済み", resolved: "解決済み" },
   category: {
     inbound: "①外部からの不正アクセス",
     c2: "②内部の不正プログラムの通信",
