@@ -81,7 +81,8 @@ async function demonstrate(lab: Lab, fw: FirmwareDirs): Promise<void> {
 function forwardAdminPage(lab: Lab, port: number): ChildProcess {
   const p = spawn("socat", [
     `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
-    `EXEC:ip netns exec ${lab.ns.lan1} socat STDIO TCP:${lab.box.lanAddr4}:80`,
+    // socat splits an address at ":"; the inner command's colons are escaped for it.
+    `EXEC:ip netns exec ${lab.ns.lan1} socat STDIO TCP\\:${lab.box.lanAddr4}\\:80`,
   ], { stdio: ["ignore", "ignore", "inherit"] });
   p.on("exit", (code) => { if (!stopping && code !== null && code !== 0) console.error(`admin page forward (socat) exited with ${code}: is port ${port} in use? Try --admin-port`); });
   return p;
