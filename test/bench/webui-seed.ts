@@ -14,24 +14,13 @@ import type { BoxEvent, Category, EventKind, Severity } from "../../firmware/eve
 import { EventWriter } from "../../firmware/events/writer.ts";
 import { INVENTORY_MIGRATIONS } from "../../firmware/inventory/service.ts";
 import { applyMigrations, openDatabase, type Database } from "../../firmware/store/database.ts";
+import { seededRandom } from "./blocklist.ts";
 
 export type SeedOptions = { events: number; days: number; now: number; devices: number };
 export type SeedSummary = { events: number; seconds: number; lanHosts: string[] };
 
 const LAN = "192.0.2.0/24";
 const HOUR = 3_600_000;
-
-/** A small deterministic PRNG (mulberry32): the same database every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Shape = { weight: number; category: Category; severity: Severity; kind: EventKind; logId: string; direction: "inbound" | "outbound" };
 /** Roughly the pilot's mix: mostly inbound scans, some DNS blocks, a little C&C and outbound. */
@@ -52,7 +41,7 @@ export async function seedBoxDatabase(path: string, o: SeedOptions, migrate: (d:
   await applyMigrations(database, INVENTORY_MIGRATIONS, "inventory");
   await migrate(database);
   const t0 = performance.now();
-  const rnd = prng(7);
+  const rnd = seededRandom(7);
   const lanHosts = Array.from({ length: o.devices }, (_, i) => `192.0.2.${10 + i}`);
   const remotes = Array.from({ length: 500 }, (_, i) => (i < 250 ? `198.51.100.${i + 1}` : `203.0.113.${i - 249}`));
   const domains = Array.from({ length: 2000 }, (_, i) => `site${i}.example.test`);

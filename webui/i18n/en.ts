@@ -1,5 +1,8 @@
 /** The English catalogue of the admin page: the same keys as ja.ts (the type makes sure). */
 import type { Messages } from "./ja.ts";
+import { CATALOGUES } from "../../firmware/alerts/texts.ts";
+
+const EN = CATALOGUES.en;
 
 export const en: Messages = {
   lang: "en",
@@ -49,13 +52,7 @@ export const en: Messages = {
   severity: { high: "High", medium: "Medium", low: "Low" },
   severityLong: { high: "Severity: high", medium: "Severity: medium", low: "Severity: low" },
   alertState: { open: "Open", acknowledged: "Acknowledged", resolved: "Resolved" },
-  category: {
-    inbound: "① Attacks from the internet",
-    c2: "② Malware calling out",
-    web: "③ Dangerous sites",
-    malware: "④ Malware downloads",
-    endpoint: "⑤ Endpoints",
-  },
+  category: EN.category,
   categoryShort: { inbound: "Attacks", c2: "Call-outs", web: "Sites", malware: "Malware", endpoint: "Endpoints" },
   login: {
     title: "Log in",

@@ -4,6 +4,10 @@
  * The Japanese catalogue of the admin page: every word a view shows is here. en.ts must
  * have every key (the type `Messages` is derived from this object).
  */
+import { CATALOGUES } from "../../firmware/alerts/texts.ts";
+
+const JA = CATALOGUES.ja;
+
 export const ja = {
   lang: "ja",
   htmlLang: "ja",
@@ -49,16 +53,11 @@ export const ja = {
     done: "完了しました",
     listSeparator: "、",
   },
-  severity: { high: "高", medium: "中", low: "低" },
+  // Severity, alert state and category names are the alert texts' own (e-mail, CLI and page say the same).
+  severity: JA.severity,
   severityLong: { high: "危険度：高", medium: "危険度：中", low: "危険度：低" },
-  alertState: { open: "未対応", acknowledged: "確認済み", resolved: "解決済み" },
-  category: {
-    inbound: "① 外部からの不正アクセス",
-    c2: "② 内部不正プログラム通信",
-    web: "③ 不正サイトへのアクセス",
-    malware: "④ マルウェアの検知",
-    endpoint: "⑤ エンドポイント",
-  },
+  alertState: JA.state,
+  category: JA.category,
   categoryShort: { inbound: "不正アクセス", c2: "不正通信", web: "不正サイト", malware: "マルウェア", endpoint: "端末ログ" },
   login: {
     title: "ログイン",

@@ -159,13 +159,13 @@ export const EN: Catalogue = {
     reopened: "Times it came back",
   },
   severity: { high: "high", medium: "medium", low: "low" },
-  state: { open: "open", acknowledged: "being handled", resolved: "resolved" },
+  state: { open: "open", acknowledged: "acknowledged", resolved: "resolved" },
   category: {
-    inbound: "(1) Unauthorised access from outside",
-    c2: "(2) Malicious program traffic from inside",
-    web: "(3) Access to dangerous sites",
-    malware: "(4) Malware",
-    endpoint: "(5) Office devices (endpoints)",
+    inbound: "① Attacks from the internet",
+    c2: "② Malware calling out",
+    web: "③ Dangerous sites",
+    malware: "④ Malware downloads",
+    endpoint: "⑤ Endpoints",
   },
   deviceLabel: ({ name, ip, mac }) => {
     const addr = ip || mac;

@@ -157,12 +157,13 @@ export const JA: Catalogue = {
   },
   severity: { high: "高", medium: "中", low: "低" },
   state: { open: "未対応", acknowledged: "確認済み", resolved: "解決済み" },
+  // The pilot report's own names of the five categories (DESIGN.md); the admin page uses these too.
   category: {
-    inbound: "①外部からの不正アクセス",
-    c2: "②内部の不正プログラムの通信",
-    web: "③不正サイトへのアクセス",
-    malware: "④マルウェア",
-    endpoint: "⑤社内の機器（エンドポイント）",
+    inbound: "① 外部からの不正アクセス",
+    c2: "② 内部不正プログラム通信",
+    web: "③ 不正サイトへのアクセス",
+    malware: "④ マルウェアの検知",
+    endpoint: "⑤ エンドポイント",
   },
   deviceLabel: ({ name, ip, mac }) => {
     const addr = ip || mac;
