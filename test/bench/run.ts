@@ -1,11 +1,14 @@
 // The bench runner (as root):
 //   node_modules/.bin/deno run -A --config deno.json test/bench/run.ts [name...]
-// No names: apply, set-diff, forwarding, ingest (forwarding-why and ingest-why only when named). Each writes test/bench/results/<name>.json; a summary table is
+// No names: apply, set-diff, forwarding, ingest, dns-qps, dns-memory, dns-reload (forwarding-why and ingest-why only when named). Each writes test/bench/results/<name>.json; a summary table is
 // printed at the end. Benches are not tests: a missed goal is reported (pass: false), it does
 // not fail the run. Only an error (a broken apply, a lab that did not come up) does.
 import { loadavg } from "node:os";
 import process from "node:process";
 import { benchApply } from "./apply.ts";
+import { benchDnsMemory } from "./dns-memory.ts";
+import { benchDnsQps } from "./dns-qps.ts";
+import { benchDnsReload } from "./dns-reload.ts";
 import { benchForwarding, benchForwardingWhy } from "./forwarding.ts";
 import { benchIngest, benchIngestWhy } from "./ingest.ts";
 import { writeResult, type BenchResult } from "./measure.ts";
@@ -17,11 +20,14 @@ const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResu
   "set-diff": benchSetDiff,
   forwarding: benchForwarding,
   ingest: benchIngest,
+  "dns-qps": benchDnsQps,
+  "dns-memory": benchDnsMemory,
+  "dns-reload": benchDnsReload,
   // Diagnostics: run only when named (they take longer and explain, they do not judge).
   "forwarding-why": benchForwardingWhy,
   "ingest-why": benchIngestWhy,
 };
-const DEFAULT = ["apply", "set-diff", "forwarding", "ingest"];
+const DEFAULT = ["apply", "set-diff", "forwarding", "ingest", "dns-qps", "dns-memory", "dns-reload"];
 
 function table(rows: (BenchResult | { name: string; error: string })[]): string {
   const head = ["bench", "ours", "peer", "ratio", "goal", "pass"];
