@@ -9,13 +9,14 @@
  * the compiler applies too): an error page served with "200 OK" never replaces a good copy.
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DnsList } from "../../policies/schema.ts";
 import { checkListText, type ListText } from "./lists.ts";
 
 export type ListFetchOutcome =
-  | { id: string; status: "fresh"; bytes: number }
+  /** `changed`: the download differs from the kept copy (or there was none). */
+  | { id: string; status: "fresh"; bytes: number; changed: boolean }
   | { id: string; status: "stale"; bytes: number; problem: string }
   | { id: string; status: "missing"; problem: string };
 
@@ -147,10 +148,14 @@ export async function refreshLists(lists: readonly DnsList[], options: ListStore
       }
     }
     if (got.ok) {
-      await writeFile(`${path}.new`, got.text);
-      await rename(`${path}.new`, path);
+      const kept = await readFile(path, "utf8").catch(() => undefined);
+      const changed = kept !== got.text;
+      if (changed) {
+        await writeFile(`${path}.new`, got.text);
+        await rename(`${path}.new`, path);
+      }
       texts.set(list.id, storedListText(path));
-      outcomes.push({ id: list.id, status: "fresh", bytes: got.text.length });
+      outcomes.push({ id: list.id, status: "fresh", bytes: got.text.length, changed });
       continue;
     }
     const kept = await stat(path).catch(() => undefined);

@@ -34,9 +34,12 @@ describe("list store (downloads on loopback)", () => {
     pages.set("/a.txt", { status: 200, body: "a.example\nb.example\n" });
     pages.set("/c.txt.gz", { status: 200, body: gzipSync("c.example\n") });
     const r = await refreshLists([list("a", "/a.txt"), list("c", "/c.txt.gz")], { dir });
-    expect(r.outcomes).toEqual([{ id: "a", status: "fresh", bytes: 20 }, { id: "c", status: "fresh", bytes: 10 }]);
+    expect(r.outcomes).toEqual([{ id: "a", status: "fresh", bytes: 20, changed: true }, { id: "c", status: "fresh", bytes: 10, changed: true }]);
     expect(whole(r.texts.get("c"))).toBe("c.example\n");
     expect(readFileSync(listPath(dir, "a"), "utf8")).toBe("a.example\nb.example\n");
+    // The same text again: fresh, but unchanged (the filter need not be rebuilt).
+    const again = await refreshLists([list("a", "/a.txt")], { dir });
+    expect(again.outcomes).toEqual([{ id: "a", status: "fresh", bytes: 20, changed: false }]);
   });
 
   it("falls back to the last good copy when the download fails or is not a list; reports why", async () => {
