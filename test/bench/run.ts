@@ -1,6 +1,6 @@
 // The bench runner (as root):
 //   node_modules/.bin/deno run -A --config deno.json test/bench/run.ts [name...]
-// No names: apply, set-diff, forwarding, ingest, dns-qps, dns-memory, dns-reload (forwarding-why and ingest-why only when named). Each writes test/bench/results/<name>.json; a summary table is
+// No names: apply, set-diff, forwarding, ingest, dns-qps, dns-memory, dns-reload, webui (forwarding-why and ingest-why only when named). Each writes test/bench/results/<name>.json; a summary table is
 // printed at the end. Benches are not tests: a missed goal is reported (pass: false), it does
 // not fail the run. Only an error (a broken apply, a lab that did not come up) does.
 import { loadavg } from "node:os";
@@ -14,6 +14,7 @@ import { benchIngest, benchIngestWhy } from "./ingest.ts";
 import { writeResult, type BenchResult } from "./measure.ts";
 import { closeScopesOnSignals } from "./scope.ts";
 import { benchSetDiff } from "./set-diff.ts";
+import { benchWebui } from "./webui.ts";
 
 const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResult>> = {
   apply: benchApply,
@@ -23,11 +24,12 @@ const BENCHES: Record<string, (log: (line: string) => void) => Promise<BenchResu
   "dns-qps": benchDnsQps,
   "dns-memory": benchDnsMemory,
   "dns-reload": benchDnsReload,
+  webui: benchWebui,
   // Diagnostics: run only when named (they take longer and explain, they do not judge).
   "forwarding-why": benchForwardingWhy,
   "ingest-why": benchIngestWhy,
 };
-const DEFAULT = ["apply", "set-diff", "forwarding", "ingest", "dns-qps", "dns-memory", "dns-reload"];
+const DEFAULT = ["apply", "set-diff", "forwarding", "ingest", "dns-qps", "dns-memory", "dns-reload", "webui"];
 
 function table(rows: (BenchResult | { name: string; error: string })[]): string {
   const head = ["bench", "ours", "peer", "ratio", "goal", "pass"];
