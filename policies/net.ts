@@ -183,21 +183,27 @@ export type AddressList = { hosts4: string[]; nets4: Prefix[]; hosts6: string[];
  * do not parse are skipped: the schema has rejected them before this is called.
  */
 export function splitAddressList(entries: readonly string[]): AddressList {
-  const hosts: number[] = [];
+  // IPv4 hosts as one number each: the address times 2^21 plus the entry's index (a policy
+  // list holds at most 2 M entries < 2^21, and 2^32 * 2^21 < 2^53, so it is exact). A native
+  // sort of those orders by address, and the index gives back the entry's own text, which
+  // is already canonical (the parser takes only strict dotted quads): no string is built.
+  const packed = new Float64Array(entries.length);
+  let nPacked = 0;
   const nets: { start: number; end: number; len: number }[] = [];
   const v6Nets: Prefix[] = [];
   const v6Hosts: Uint16Array[] = [];
-  for (const e of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     const slash = e.indexOf("/");
     const v = parseIpv4Range(e, 0, slash === -1 ? e.length : slash);
     if (v !== undefined) {
-      if (slash === -1) { hosts.push(v); continue; }
+      if (slash === -1) { packed[nPacked++] = v * INDEX_SPAN + i; continue; }
       const lenText = e.slice(slash + 1);
       const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : -1;
       if (len < 0 || len > 32) continue;
       const size = 2 ** (32 - len);
       if (v % size !== 0) continue; // host bits set: not a valid prefix
-      if (len === 32) hosts.push(v);
+      if (len === 32) packed[nPacked++] = v * INDEX_SPAN + i;
       else nets.push({ start: v, end: v + size - 1, len });
       continue;
     }
@@ -219,42 +225,66 @@ export function splitAddressList(entries: readonly string[]): AddressList {
     if (last && n.start >= last.start && n.end <= last.end) continue; // CIDRs nest or are disjoint
     keptNets.push(n);
   }
-  const sorted = Float64Array.from(hosts).sort();
+  const sorted = packed.subarray(0, nPacked).sort();
   const hosts4: string[] = [];
   let j = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    const h = sorted[i]!;
-    if (i > 0 && h === sorted[i - 1]) continue;
+  let previous = -1;
+  for (let k = 0; k < sorted.length; k++) {
+    const x = sorted[k]!;
+    const h = Math.floor(x / INDEX_SPAN);
+    if (h === previous) continue;
+    previous = h;
     while (j < keptNets.length && keptNets[j]!.end < h) j++;
     const net = keptNets[j];
     if (net && net.start <= h && h <= net.end) continue;
-    hosts4.push(formatIpv4(h));
+    const e = entries[x - h * INDEX_SPAN]!;
+    const slash = e.indexOf("/");
+    hosts4.push(slash === -1 ? e : e.slice(0, slash));
   }
-  // IPv6: prefixes (few) through the general collapse; hosts (many) through a path without
-  // bigints: canonical text straight from the groups, sorted by a fixed-width hex key.
+  // IPv6: prefixes (few) through the general collapse; hosts (many) without bigints. Each
+  // address's sort key is its eight groups as eight UTF-16 code units: strings compare code
+  // unit by code unit, which is the address order. The collapsed prefixes are disjoint and
+  // sorted, so a host's cover is found by a binary search on the same keys.
   const nets6 = collapsePrefixes(v6Nets);
-  const hosts6 = new Map<string, string>(); // sort key → canonical text
-  for (const groups of v6Hosts) {
-    const key = hex32(groups);
-    if (hosts6.has(key)) continue;
-    if (nets6.length > 0) {
-      const bits = BigInt(`0x${key}`);
-      if (nets6.some((n) => containsPrefix(n, { family: 6, bits, len: 128 }))) continue;
+  const netKeys = nets6.map((n) => ({ first: groupsKey(prefixGroups(n.bits)), last: groupsKey(prefixGroups(n.bits | ((1n << BigInt(128 - n.len)) - 1n))) }));
+  const covered = (key: string): boolean => {
+    let lo = 0;
+    let hi = netKeys.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const n = netKeys[mid]!;
+      if (key < n.first) hi = mid - 1;
+      else if (key > n.last) lo = mid + 1;
+      else return true;
     }
-    hosts6.set(key, formatIpv6Groups(groups));
+    return false;
+  };
+  const hosts6 = new Map<string, Uint16Array>(); // sort key → groups
+  for (const groups of v6Hosts) {
+    const key = groupsKey(groups);
+    if (hosts6.has(key) || (netKeys.length > 0 && covered(key))) continue;
+    hosts6.set(key, groups);
   }
   return {
     hosts4,
     nets4: keptNets.map((n) => ({ family: 4, bits: BigInt(n.start), len: n.len })),
-    hosts6: [...hosts6.keys()].sort().map((k) => hosts6.get(k)!),
+    hosts6: [...hosts6.keys()].sort().map((k) => formatIpv6Groups(hosts6.get(k)!)),
     nets6,
   };
 }
 
-function hex32(groups: Uint16Array): string {
-  let out = "";
-  for (const g of groups) out += g.toString(16).padStart(4, "0");
-  return out;
+/** 2^21: more than the 2 M entries a policy list may hold (see splitAddressList). */
+const INDEX_SPAN = 2 ** 21;
+
+/** An address's eight groups as eight UTF-16 code units: compares like the address. */
+function groupsKey(groups: Uint16Array): string {
+  return String.fromCharCode(groups[0]!, groups[1]!, groups[2]!, groups[3]!, groups[4]!, groups[5]!, groups[6]!, groups[7]!);
+}
+
+function prefixGroups(bits: bigint): Uint16Array {
+  const g = new Uint16Array(8);
+  for (let i = 0; i < 8; i++) g[i] = Number((bits >> BigInt((7 - i) * 16)) & 0xffffn);
+  return g;
 }
 
 /**
@@ -321,7 +351,16 @@ export function formatIpv6Groups(groups: Uint16Array): string {
     if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
     i = j;
   }
-  const hex = Array.from(groups, (g) => g.toString(16));
-  if (bestStart === -1) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  // One string built by concatenation (no arrays): feeds have thousands of IPv6 hosts.
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== "" && !out.endsWith(":")) out += ":";
+    out += groups[i]!.toString(16);
+  }
+  return out;
 }

@@ -64,10 +64,17 @@ describe("splitAddressList (the compiler's fast path)", () => {
     return formatPrefix({ family: 4, bits: BigInt(Math.floor(bits / size) * size), len });
   });
   const v6 = fc.integer({ min: 0, max: 20 }).map((n) => `2001:db8::${n.toString(16)}`);
+  // Several IPv6 prefixes, nested and disjoint, over the same small space as the hosts.
+  const net6 = fc.tuple(fc.integer({ min: 0, max: 20 }), fc.constantFrom(120, 124, 126, 127)).map(([n, len]) => {
+    const size = 2 ** (128 - len);
+    return `2001:db8::${(Math.floor(n / size) * size).toString(16)}/${len}`;
+  });
+  // Host prefixes written with their length (/32, /128) are hosts too.
+  const withLength = fc.oneof(v4.map((a) => `${a}/32`), v6.map((a) => `${a}/128`));
   const junk = fc.constantFrom("10.0.0.1/33", "10.0.0.1/24", "010.0.0.1", "1.2.3", "", "x");
 
   it("gives exactly what the general collapse gives, for any mix of entries", () => {
-    fc.assert(fc.property(fc.array(fc.oneof(v4, net4, v6, fc.ipV6(), fc.constant("2001:db8::/120"), junk), { maxLength: 200 }), (entries) => {
+    fc.assert(fc.property(fc.array(fc.oneof(v4, net4, v6, fc.ipV6(), fc.constant("2001:db8::/120"), net6, withLength, junk), { maxLength: 200 }), (entries) => {
       const got = splitAddressList(entries);
       expect({ ...got, nets4: got.nets4.map(formatPrefix), nets6: got.nets6.map(formatPrefix) }).toEqual(reference(entries));
     }), { numRuns: 500 });
