@@ -28,13 +28,24 @@ export const Mac = z.string().regex(MAC_RE, "must be a MAC address (six pairs of
 export const MAX_LOCAL_DOMAINS = 10_000;
 export const MAX_BLOCKED_DEVICES = 1024;
 
-/** A domain name typed by a person: trimmed, lower case, without a trailing dot. */
-export const OverrideDomain = z.string().trim().max(253).pipe(Domain).transform((s) => s.toLowerCase().replace(/\.$/, ""));
+/** The domain syntax of kept overrides (a file written by an older version is read as it was). */
+function KeptDomainOf() {
+  return z.string().trim().max(253).pipe(Domain).transform((s) => s.toLowerCase().replace(/\.$/, ""));
+}
+const KeptDomain = KeptDomainOf();
+
+/**
+ * A domain name typed by a person: trimmed, lower case, without a trailing dot. At least two
+ * labels and no "*." form: a local allow beats every provider list (malware and C&C too), so
+ * one entry must never open a whole top-level domain ("com", "*.jp").
+ */
+export const OverrideDomain = KeptDomainOf()
+  .refine((s) => !s.startsWith("*.") && s.includes("."), "must be a site's name with at least two labels (example.jp), not a whole top-level domain");
 
 export const LocalOverrides = z.object({
   dns: z.object({
-    allow: z.array(OverrideDomain).max(MAX_LOCAL_DOMAINS).default([]),
-    block: z.array(OverrideDomain).max(MAX_LOCAL_DOMAINS).default([]),
+    allow: z.array(KeptDomain).max(MAX_LOCAL_DOMAINS).default([]),
+    block: z.array(KeptDomain).max(MAX_LOCAL_DOMAINS).default([]),
     /** category → blocked (true) or not (false); absent: the provider's choice. */
     categories: z.partialRecord(DnsCategory, z.boolean()).default({}),
   }).default({ allow: [], block: [], categories: {} }),

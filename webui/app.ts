@@ -54,7 +54,8 @@ export type AppContext = {
   options: AdminAppOptions;
   pageSize: number;
   /** Client addresses whose login is being checked right now (one at a time each). */
-  loginsInFlight: Set<string>;
+  /** Whether a password is being checked (one at a time on the whole box: routes/auth.ts). */
+  passwordChecks: { busy: boolean };
   /** The dashboard's week of hourly buckets, settled hours read once (queries.ts). */
   weekSeries: SettledSeries;
   /** The dashboard's year of daily buckets, the same way. */
@@ -73,7 +74,9 @@ export const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 
 /** Paths served without a session. */
 const PUBLIC_PATHS = new Set(["/login", "/lang", "/healthz"]);
-const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || path.startsWith("/assets/");
+// Exact paths only: a prefix (any "/assets/…") would skip auth for whatever route is ever
+// added under it.
+const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || Object.hasOwn(ASSETS, path);
 
 const ASSETS: Record<string, { file: (root: string) => string; type: string }> = {
   "/assets/htmx.min.js": { file: (r) => join(r, "node_modules", "htmx.org", "dist", "htmx.min.js"), type: "text/javascript; charset=utf-8" },
@@ -100,7 +103,7 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
     deps,
     options: { ...options, rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT },
     pageSize: options.pageSize ?? 50,
-    loginsInFlight: new Set(),
+    passwordChecks: { busy: false },
     weekSeries: new SettledSeries(),
     yearSeries: new SettledSeries(),
     view,
@@ -203,7 +206,10 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
     return ctx.page(c, v.t.notFound.title, notFoundBody(v, c.req.path), 404);
   });
   app.onError((err, c) => {
-    deps.log(`admin page: ${c.req.method} ${c.req.path} failed: ${err.message}`);
+    // A database error's message ends with its query's parameters (a session's CSRF token,
+    // a password hash): they are cut off. The path is quoted: it may hold newlines.
+    const what = JSON.stringify(`${err.name}: ${err.message.split(/\n?params:/)[0]!.slice(0, 300)}`);
+    deps.log(`admin page: ${c.req.method} ${JSON.stringify(c.req.path.slice(0, 200))} failed: ${what}`);
     const v = view(c);
     return ctx.page(c, v.t.common.actionFailed, messageBody(v.t.common.actionFailed), 500);
   });

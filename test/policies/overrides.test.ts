@@ -213,3 +213,12 @@ describe("mergeOverrides", () => {
     expect(LocalOverrides.parse({}).dns.categories).toEqual({});
   });
 });
+
+describe("OverrideDomain", () => {
+  it("refuses a whole top-level domain: a local allow beats the malware and C&C lists", () => {
+    for (const domain of ["com", "jp", "*.com", "*.example.jp"]) {
+      expect(OverrideChange.safeParse({ kind: "allow-domain", domain }).success, domain).toBe(false);
+    }
+    expect(OverrideChange.parse({ kind: "allow-domain", domain: " Example.JP. " })).toEqual({ kind: "allow-domain", domain: "example.jp" });
+  });
+});

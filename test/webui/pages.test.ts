@@ -332,7 +332,7 @@ describe("failures", () => {
     const html = await res.text();
     expect(text(html)).toContain("操作できませんでした");
     expect(html).not.toContain("/run/sekisho");
-    expect(f.logs.some((l) => l.includes("GET /system failed: status.json unreadable"))).toBe(true);
+    expect(f.logs.some((l) => l.includes('GET "/system" failed: "Error: status.json unreadable'))).toBe(true);
     f.deps.status = status;
     expect((await b.get("/system")).status).toBe(200);
   });

@@ -5,8 +5,8 @@
  * the password change, escaping of hostile text.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CSP } from "../../webui/app.ts";
-import { Browser, createFixture, HOSTILE, seed, type Fixture } from "./fixture.ts";
+import { createAdminApp, CSP } from "../../webui/app.ts";
+import { Browser, createFixture, HOSTILE, ROOT, seed, TEST_COST, type Fixture } from "./fixture.ts";
 
 let f: Fixture;
 beforeEach(async () => {
@@ -61,7 +61,8 @@ describe("security headers", () => {
     expect(css.headers.get("content-type")).toMatch(/text\/css/);
     expect((await anon.get("/assets/app.css")).status).toBe(200);
     expect((await anon.get("/assets/../package.json")).status).not.toBe(200);
-    expect((await anon.get("/assets/secret.js")).status).toBe(404);
+    // Only the assets themselves are public: any other path under /assets/ needs a login.
+    expect((await anon.get("/assets/secret.js")).status).toBe(302);
     const b = await loggedIn();
     for (const path of PAGES.filter((p) => !p.includes("diagnostics"))) {
       const html = await (await b.get(path)).text();
@@ -261,6 +262,51 @@ describe("login rate limit", () => {
     expect((await anon.post("/login", { password: f.password })).status).toBe(303);
     // A success forgets the failures.
     expect((await f.database.client.execute("SELECT count(*) FROM webui_login_failures WHERE client_ip = '192.0.2.20'")).rows[0]![0]).toBe(0);
+  });
+
+  it("counts every address of one IPv6 /64 as one client", async () => {
+    const anon = new Browser(f.app);
+    await anon.get("/login");
+    for (let i = 0; i < 5; i++) {
+      f.client.ip = `2001:db8:2::${(i + 1).toString(16)}`; // a new address for every guess
+      const r = await anon.post("/login", { password: `guess-${i}` });
+      expect(r.status).toBe(i < 4 ? 401 : 429);
+    }
+    f.client.ip = "2001:db8:2::abcd";
+    expect((await anon.post("/login", { password: f.password })).status).toBe(429);
+    f.client.ip = "192.0.2.20";
+  });
+
+  it("has a box-wide budget: addresses taking turns are slowed down together after 20 failures", async () => {
+    const anon = new Browser(f.app);
+    await anon.get("/login");
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      f.client.ip = `192.0.2.${100 + (i % 7)}`; // 7 addresses, 3 failures each: none is locked on its own
+      statuses.push((await anon.post("/login", { password: `guess-${i}` })).status);
+    }
+    expect(statuses.slice(0, 20).every((x) => x === 401)).toBe(true);
+    expect(statuses[20]).toBe(429);
+    // A fresh address waits too, even with the right password; after the wait it gets in.
+    f.client.ip = "192.0.2.120";
+    expect((await anon.post("/login", { password: f.password })).status).toBe(429);
+    f.clock.advance(6_000);
+    expect((await new Browser(f.app).login(f.password)).status).toBe(303);
+    f.client.ip = "192.0.2.20";
+  });
+
+  it("checks one password at a time on the whole box, whatever the addresses", async () => {
+    // An app whose peer address comes with each request, so six clients really differ.
+    const app = createAdminApp(f.deps, { clientIp: (c) => c.req.header("x-test-peer") ?? "", scryptCost: TEST_COST, appRoot: ROOT });
+    const results = await Promise.all(Array.from({ length: 6 }, async (_, i) => {
+      const b = new Browser(app);
+      const peer = { "x-test-peer": `192.0.2.${130 + i}` };
+      await b.get("/login", peer);
+      return b.post("/login", { password: `p-${i}` }, { headers: peer });
+    }));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(4);
+    expect(statuses.every((x) => x === 401 || x === 429)).toBe(true);
   });
 
   it("parallel guesses from one address are not checked at once", async () => {

@@ -6,6 +6,7 @@
  */
 import { eq, lt, and } from "drizzle-orm";
 import type { Database } from "../../firmware/store/database.ts";
+import { formatIpv6Groups, parseIpv6Groups } from "../../policies/net.ts";
 import { loginFailures } from "../schema.ts";
 
 export type RateLimitPolicy = {
@@ -19,6 +20,25 @@ export type RateLimitPolicy = {
 };
 
 export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { freeFailures: 4, firstLockMs: 30_000, maxLockMs: 3_600_000, forgetMs: 24 * 3_600_000 };
+
+/**
+ * The box-wide budget, kept under the key `BOX_WIDE`: failures from every address count
+ * together, so rotating addresses (an IPv6 /64 is endless) buys a guesser nothing beyond
+ * the first 20; then every login waits, at most a minute (the real admin is slowed, not
+ * locked out for long). A successful login resets it.
+ */
+export const BOX_WIDE_RATE_LIMIT: RateLimitPolicy = { freeFailures: 20, firstLockMs: 5_000, maxLockMs: 60_000, forgetMs: 10 * 60_000 };
+export const BOX_WIDE = "*";
+
+/**
+ * The key a client's failures are counted under: its IPv4 address, or the /64 of its IPv6
+ * address (a host picks any address in its /64 at will). Pure.
+ */
+export function rateLimitKey(clientIp: string): string {
+  if (!clientIp.includes(":")) return clientIp;
+  const g = parseIpv6Groups(clientIp);
+  return g === undefined ? clientIp : `${formatIpv6Groups(Uint16Array.of(g[0]!, g[1]!, g[2]!, g[3]!, 0, 0, 0, 0))}/64`;
+}
 
 /** How long an address is locked out after its `failures`-th failure in a row (0: not at all). Pure. */
 export function lockoutMs(failures: number, policy: RateLimitPolicy = DEFAULT_RATE_LIMIT): number {

@@ -4,7 +4,7 @@ import { parseIpv4, parseIpv6 } from "../../policies/net.ts";
 import type { BoxEvent } from "../../firmware/events/types.ts";
 import { LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, clearAppCookie, setAppCookie, type AppContext, type AppEnv } from "../app.ts";
 import { checkAdminPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, storeAdminPassword } from "../auth/password.ts";
-import { clearLoginFailures, loginWaitMs, recordLoginFailure } from "../auth/rate-limit.ts";
+import { BOX_WIDE, BOX_WIDE_RATE_LIMIT, clearLoginFailures, loginWaitMs, rateLimitKey, recordLoginFailure } from "../auth/rate-limit.ts";
 import { createSession, deleteAllSessions, deleteSession, randomToken } from "../auth/sessions.ts";
 import { formatNumber, parseLang, type Messages } from "../i18n/index.ts";
 import { loginBody, passwordBody } from "../views/auth.ts";
@@ -55,34 +55,37 @@ export function registerAuthRoutes(app: Hono<AppEnv>, ctx: AppContext): void {
     const t = ctx.view(c).t;
     const lang = c.get("lang");
     const ip = ctx.options.clientIp(c);
+    const key = rateLimitKey(ip);
     const now = deps.clock();
-    const wait = await loginWaitMs(deps.database, ip, now);
+    const wait = Math.max(await loginWaitMs(deps.database, key, now), await loginWaitMs(deps.database, BOX_WIDE, now));
     if (wait > 0) {
       return loginPage(c, { error: t.login.locked(waitText(t, wait, lang)) }, 429, { "Retry-After": String(Math.ceil(wait / 1000)) });
     }
-    // One check at a time per address: parallel guesses would all pass the lockout test above.
-    if (ctx.loginsInFlight.has(ip)) return loginPage(c, { error: t.login.busy }, 429, { "Retry-After": "1" });
-    ctx.loginsInFlight.add(ip);
+    // One password check at a time on the whole box: scrypt takes 32 MiB and a core for a
+    // tenth of a second, and checks from many addresses at once would exhaust the box
+    // (and each would pass the lockout test above before any failure is counted).
+    if (ctx.passwordChecks.busy) return loginPage(c, { error: t.login.busy }, 429, { "Retry-After": "1" });
+    ctx.passwordChecks.busy = true;
     try {
       const body = await c.req.parseBody();
       const password = field(body, "password") ?? "";
       const ok = password.length > 0 && password.length <= MAX_PASSWORD_LENGTH && await checkAdminPassword(deps.database, password);
       if (!ok) {
-        const { failures, lockMs } = await recordLoginFailure(deps.database, ip, deps.clock(), ctx.options.rateLimit);
+        const lockMs = await countFailure(ctx, ip, key);
         if (lockMs > 0) {
-          emitLockout(ctx, ip, failures, lockMs);
           return loginPage(c, { error: t.login.locked(waitText(t, lockMs, lang)) }, 429, { "Retry-After": String(Math.ceil(lockMs / 1000)) });
         }
         return loginPage(c, { error: t.login.wrong }, 401);
       }
-      await clearLoginFailures(deps.database, ip);
+      await clearLoginFailures(deps.database, key);
+      await clearLoginFailures(deps.database, BOX_WIDE);
       const { id } = await createSession(deps.database, ip, deps.clock(), ctx.options.sessionLimits);
       setAppCookie(c, ctx, SESSION_COOKIE, id);
       clearAppCookie(c, ctx, LOGIN_COOKIE);
       deps.log(`admin page: login from ${ip}`);
       return c.redirect("/", 303);
     } finally {
-      ctx.loginsInFlight.delete(ip);
+      ctx.passwordChecks.busy = false;
     }
   });
 
@@ -117,18 +120,29 @@ export function registerAuthRoutes(app: Hono<AppEnv>, ctx: AppContext): void {
     if (next.length > MAX_PASSWORD_LENGTH) return refuse(t.tooLong(MAX_PASSWORD_LENGTH));
     if (next !== again) return refuse(t.mismatch);
     const ip = ctx.options.clientIp(c);
-    // The current password is guessable here too: the same lockout as the login form.
-    const wait = await loginWaitMs(deps.database, ip, deps.clock());
+    const key = rateLimitKey(ip);
+    // The current password is guessable here too: the same lockout and the same one-check-
+    // at-a-time as the login form.
+    const now = deps.clock();
+    const wait = Math.max(await loginWaitMs(deps.database, key, now), await loginWaitMs(deps.database, BOX_WIDE, now));
     if (wait > 0) {
       c.header("Retry-After", String(Math.ceil(wait / 1000)));
       return refuse(v.t.login.locked(waitText(v.t, wait, v.lang)), 429);
     }
-    if (current.length > MAX_PASSWORD_LENGTH || !(await checkAdminPassword(deps.database, current))) {
-      const { failures, lockMs } = await recordLoginFailure(deps.database, ip, deps.clock(), ctx.options.rateLimit);
-      if (lockMs > 0) emitLockout(ctx, ip, failures, lockMs);
-      return refuse(t.wrongCurrent, 403);
+    if (ctx.passwordChecks.busy) {
+      c.header("Retry-After", "1");
+      return refuse(v.t.login.busy, 429);
     }
-    await storeAdminPassword(deps.database, next, deps.clock(), ctx.options.scryptCost);
+    ctx.passwordChecks.busy = true;
+    try {
+      if (current.length > MAX_PASSWORD_LENGTH || !(await checkAdminPassword(deps.database, current))) {
+        await countFailure(ctx, ip, key);
+        return refuse(t.wrongCurrent, 403);
+      }
+      await storeAdminPassword(deps.database, next, deps.clock(), ctx.options.scryptCost);
+    } finally {
+      ctx.passwordChecks.busy = false;
+    }
     // Every session ends (a stolen one with them); this browser gets a fresh one.
     await deleteAllSessions(deps.database);
     const { id } = await createSession(deps.database, ip, deps.clock(), ctx.options.sessionLimits);
@@ -138,7 +152,20 @@ export function registerAuthRoutes(app: Hono<AppEnv>, ctx: AppContext): void {
   });
 }
 
-/** A lockout is an event (category inbound, rule admin-login) for the event pipeline. */
+/**
+ * Counts a failed password under the client's key and box-wide; returns the lockout the
+ * client now has (0: none). The client's lockout is an event.
+ */
+async function countFailure(ctx: AppContext, ip: string, key: string): Promise<number> {
+  const { deps } = ctx;
+  const now = deps.clock();
+  const own = await recordLoginFailure(deps.database, key, now, ctx.options.rateLimit);
+  const box = await recordLoginFailure(deps.database, BOX_WIDE, now, BOX_WIDE_RATE_LIMIT);
+  if (own.lockMs > 0) emitLockout(ctx, ip, own.failures, own.lockMs);
+  return Math.max(own.lockMs, box.lockMs);
+}
+
+/** A lockout is an event (category endpoint, rule admin-login) for the event pipeline. */
 function emitLockout(ctx: AppContext, ip: string, failures: number, lockMs: number): void {
   const event: BoxEvent = {
     time: ctx.deps.clock(),
