@@ -6,7 +6,7 @@
  * journal; lines written for another LKG id (a crash between the two) are ignored, and so
  * is a torn last line.
  */
-import { appendFile, open, readFile, rm } from "node:fs/promises";
+import { open, readFile, rm } from "node:fs/promises";
 import type { Command, NamedSet, SetElement } from "../nftables/types.ts";
 import type { ElementSet } from "../ruleset/compile.ts";
 
@@ -18,9 +18,10 @@ export function journalPath(lkgFile: string): string {
 
 /** Appends one line and makes it durable before returning. */
 export async function appendJournal(path: string, line: JournalLine): Promise<void> {
-  await appendFile(path, `${JSON.stringify(line)}\n`, { mode: 0o600 });
-  const fh = await open(path, "r");
+  // One handle for the write and the fsync: it sits on the path of every feed update.
+  const fh = await open(path, "a", 0o600);
   try {
+    await fh.appendFile(`${JSON.stringify(line)}\n`);
     await fh.sync();
   } finally {
     await fh.close();
