@@ -41,9 +41,9 @@ import { readDevices } from "./inventory/inventory.ts";
 import { INVENTORY_MIGRATIONS, InventoryService } from "./inventory/service.ts";
 import { buildSnoopUlogdStack } from "./inventory/snoop-config.ts";
 import { loadVendorTable } from "./inventory/vendor.ts";
-import { blockPageResponse } from "./dns/block-page.ts";
+import { blockPageFor } from "./dns/block-page.ts";
 import { adminHosts, routeByHost, serveWeb, type Peer, type WebHandler, type WebServer } from "./admin/server.ts";
-import { writeLabel } from "./admin/label.ts";
+import { readLabel, writeLabel } from "./admin/label.ts";
 import { collectBoxStatus } from "./admin/status.ts";
 import { createAdminApp } from "../webui/app.ts";
 import { ensureAdminPassword } from "../webui/auth/password.ts";
@@ -51,11 +51,12 @@ import { applyWebuiMigrations } from "../webui/store.ts";
 import packageJson from "../package.json" with { type: "json" };
 import { dnsQueryEvents } from "./dns/events.ts";
 import { formatDnsStats, formatNameExplanation } from "./dns/cli.ts";
-import { BOX_NAME, compileDnsFilter, explainName, type DnsFilter } from "./dns/filter.ts";
+import { BOX_NAME, compileDnsFilter, explainName, type ClientIdentity, type NameExplanation } from "./dns/filter.ts";
+import { LocalDnsEngine } from "./dns/engine.ts";
 import { readStoredLists, refreshLists } from "./dns/list-store.ts";
 import type { DnsQueryRecord } from "./dns/query-log.ts";
-import { reloadDnsFilter } from "./dns/reload.ts";
-import { DnsServer } from "./dns/server.ts";
+import { macTable, type DnsEngine, type DnsEngineConfig, type DnsFilterSpec, type DnsStats } from "./dns/thread-protocol.ts";
+import { ThreadedDnsEngine } from "./dns/threaded-server.ts";
 import type { Upstream } from "./dns/upstream.ts";
 import type { BoxEvent } from "./events/types.ts";
 import { bindLogReceiver } from "./logs/receiver.ts";
@@ -459,19 +460,24 @@ async function systemResolvers(device: Device): Promise<Upstream[]> {
 }
 
 type DnsService = {
-  filter(): DnsFilter;
+  /** The filter's decision for a name (the block page, the admin page); the filter may live on a worker. */
+  explain(name: string, client?: ClientIdentity): Promise<NameExplanation>;
   /** Rebuilds the filter for a new policy / new overrides; on failure the filter in force stays. */
   reload(merged: MergedPolicy): Promise<{ ok: true } | { ok: false; error: string }>;
   /** The newest answered queries, newest first (the admin page's query log). */
   recentQueries(limit: number): DnsQueryRecord[];
-  status(): ReturnType<DnsServer["stats"]>;
+  status(): DnsStats;
   stop(): Promise<void>;
 };
 
 /** How often the policy's URL lists are fetched again (with up to 10 % jitter, so boxes do not fetch in step). */
 const LIST_REFRESH_MS = 6 * 3_600_000;
+/** Per list download: a list server that hangs costs at most this, in the background. */
+const LIST_FETCH_TIMEOUT_MS = 60_000;
 /** Queries the admin page's query log keeps in memory. */
 const RECENT_QUERIES = 2000;
+/** How often the inventory's IP → MAC table is compared with the one the filter has (sent when it changed). */
+const MAC_TABLE_MS = 2000;
 
 /**
  * The DNS filter (firmware/dns): the ruleset diverts all LAN DNS to it; blocked names get the
@@ -479,30 +485,38 @@ const RECENT_QUERIES = 2000;
  * from the kept copies of the policy's URL lists, fetches them at start and every few hours
  * (a failed fetch keeps the last good copy: list-store.ts), and its query log is drained into
  * the event store every second.
+ *
+ * On the box (Deno) the filter runs on a worker thread of its own (dns/threaded-server.ts):
+ * the main thread's commits and garbage collection added 25 ms at p99 to queries. The worker
+ * compiles the filter itself; this side keeps only what it sends (the policy, the MAC table)
+ * and what comes back (the query log, the counters). Under Node (tests) it runs on this thread.
  */
 async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipeline): Promise<DnsService | undefined> {
   if (!boot.policy.dns.enabled) return undefined;
   const listDir = join(device.dataDir, "dns-lists");
-  const box = dnsBoxAddresses(device);
   let current = boot;
-  const input = async (m: MergedPolicy) =>
-    ({ policy: m.policy.dns, overrides: m.dnsOverrides, listTexts: await readStoredLists(m.policy.dns.lists, listDir), box });
-  const compiled = compileDnsFilter(await input(current), { allowPartial: true });
-  if (!compiled.ok) {
-    log(`dns: the filter could not be built (${compiled.error.kind}); LAN DNS goes to the upstreams unfiltered`);
-    return undefined;
-  }
+  const specOf = (m: MergedPolicy): DnsFilterSpec => ({ policy: m.policy.dns, overrides: m.dnsOverrides });
   const upstreamsOf = async (p: Policy) =>
     p.dns.upstreams.length > 0 ? p.dns.upstreams.map((address) => ({ address, port: 53 })) : await systemResolvers(device);
-  const server = new DnsServer({
-    listen: { address: "::", port: device.dnsPort }, upstreams: await upstreamsOf(current.policy), filter: compiled.filter,
-    macOf: (ip) => pipeline.macOf(ip), recvBufferBytes: 4 << 20,
-  });
-  await server.start();
+  const config: DnsEngineConfig = {
+    listen: { address: "::", port: device.dnsPort }, upstreams: await upstreamsOf(current.policy), listDir,
+    box: dnsBoxAddresses(device), recvBufferBytes: 4 << 20,
+  };
+  const macs = () => macTable(pipeline.inventory.inventory.listDevices());
+  let sentMacs = macs();
+  const started = "Deno" in globalThis
+    ? await ThreadedDnsEngine.start(config, specOf(current), sentMacs, { log })
+    : await LocalDnsEngine.start(config, specOf(current), sentMacs);
+  if (!started.ok) {
+    log(`dns: the filter could not be started (${started.error.kind}); LAN DNS goes to the upstreams unfiltered`);
+    return undefined;
+  }
+  const engine: DnsEngine = started.engine;
+  log(`dns: filter in force: ${started.names} names (${Math.round(started.bytes / 1024)} KiB)${"Deno" in globalThis ? " on its own thread" : ""}`);
   const statsPath = join(device.runDir, "dns-stats.json");
   const recent: DnsQueryRecord[] = [];
   const drain = () => {
-    const records = server.drainLog(5000);
+    const records = engine.drainLog(5000);
     const events = dnsQueryEvents(records, (ip) => pipeline.macOf(ip));
     if (events.length > 0) pipeline.submit(events);
     recent.push(...records.slice(-RECENT_QUERIES));
@@ -510,8 +524,15 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
   };
   const drainTimer = setInterval(() => {
     drain();
-    void writeFileAtomic(statsPath, JSON.stringify(server.stats())).catch((e: unknown) => log(`dns: stats: ${(e as Error).message}`));
+    void writeFileAtomic(statsPath, JSON.stringify(engine.stats())).catch((e: unknown) => log(`dns: stats: ${(e as Error).message}`));
   }, 1000);
+  // Groups that name MACs: the filter asks its own copy of the inventory's table (synchronously, on its thread).
+  const macTimer = setInterval(() => {
+    const next = macs();
+    if (JSON.stringify(next) === JSON.stringify(sentMacs)) return;
+    sentMacs = next;
+    engine.setMacs(next);
+  }, MAC_TABLE_MS);
   // Reloads and list refreshes one at a time: each compiles from what the one before left.
   let busy = Promise.resolve();
   const serially = <T>(job: () => Promise<T>): Promise<T> => {
@@ -520,9 +541,9 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
     return r;
   };
   const rebuild = async (m: MergedPolicy): Promise<{ ok: true } | { ok: false; error: string }> => {
-    // allowPartial: a list that was never fetched is left out (and reported) rather than
-    // holding back the others; one that was fetched before keeps its last good copy on disk.
-    const r = await reloadDnsFilter(server, await input(m), { allowPartial: true });
+    // allowPartial (in the engine): a list that was never fetched is left out (and reported)
+    // rather than holding back the others; one that was fetched before keeps its last good copy on disk.
+    const r = await engine.reload(specOf(m), await upstreamsOf(m.policy));
     if (!r.ok) {
       log(`dns: reload failed (${r.error.kind}); the filter in force stays`);
       return { ok: false, error: `the DNS filter could not be rebuilt (${r.error.kind})` };
@@ -530,24 +551,59 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
     for (const l of r.lists) if (l.status !== "ok") log(`dns: list ${l.id} is ${l.status}: left out of the filter`);
     log(`dns: filter in force: ${r.names} names (${Math.round(r.bytes / 1024)} KiB), built in ${Math.round(r.ms)} ms`);
     current = m;
-    server.setUpstreams(await upstreamsOf(m.policy));
     return { ok: true };
   };
-  const refresh = () => serially(async () => {
-    const lists = current.policy.dns.lists;
-    if (!lists.some((l) => l.url !== undefined)) return;
-    const r = await refreshLists(lists, { dir: listDir });
-    for (const o of r.outcomes) if (o.status !== "fresh") log(`dns: list ${o.id} ${o.status}: ${o.problem}`);
-    // Compiling a million names costs half a second: only when a list's text changed.
-    if (r.outcomes.some((o) => o.status === "fresh" && o.changed)) await rebuild(current);
-  }).catch((e: unknown) => log(`dns: list refresh failed: ${(e as Error).message}`));
+  // Downloads run outside the queue (a slow or dead list server must never hold up a policy
+  // apply or the start); only the rebuilds join it. One download round at a time: a round
+  // asked for meanwhile runs once more afterwards.
+  let downloading: Promise<void> | undefined;
+  let again = false;
+  // Lists download side by side, and each one that changed asks for a rebuild as soon as it
+  // is in: a list server that hangs delays only its own list. Rebuilds asked for while one
+  // waits in the queue are one rebuild.
+  let rebuildQueued = false;
+  const requestRebuild = (): void => {
+    if (rebuildQueued) return;
+    rebuildQueued = true;
+    void serially(async () => {
+      rebuildQueued = false;
+      if (!stopped) await rebuild(current);
+    });
+  };
+  const download = async (): Promise<void> => {
+    const lists = current.policy.dns.lists.filter((l) => l.url !== undefined);
+    await Promise.all(lists.map(async (list) => {
+      const r = await refreshLists([list], { dir: listDir, timeoutMs: LIST_FETCH_TIMEOUT_MS, signal: stopping.signal });
+      for (const o of r.outcomes) {
+        if (o.status !== "fresh") log(`dns: list ${o.id} ${o.status}: ${o.problem}`);
+        // Compiling a million names costs half a second: only when a list's text changed.
+        else if (o.changed) requestRebuild();
+      }
+    }));
+  };
+  const refresh = (): Promise<void> => {
+    if (downloading) {
+      again = true;
+      return downloading;
+    }
+    downloading = (async () => {
+      do {
+        again = false;
+        await download().catch((e: unknown) => log(`dns: list refresh failed: ${(e as Error).message}`));
+      } while (again && !stopped);
+      downloading = undefined;
+    })();
+    return downloading;
+  };
+  let stopped = false;
+  const stopping = new AbortController();
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   const scheduleRefresh = (ms: number) => {
     refreshTimer = setTimeout(() => { void refresh().then(() => scheduleRefresh(LIST_REFRESH_MS * (0.9 + Math.random() * 0.1))); }, ms);
   };
   scheduleRefresh(0);
   return {
-    filter: () => server.filter,
+    explain: (name, client) => engine.explain(name, client),
     reload: (m) => serially(async () => {
       const listsChanged = JSON.stringify(m.policy.dns.lists) !== JSON.stringify(current.policy.dns.lists);
       const r = await rebuild(m);
@@ -555,13 +611,17 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
       return r;
     }),
     recentQueries: (limit) => recent.slice(-limit).reverse(),
-    status: () => server.stats(),
+    status: () => engine.stats(),
     async stop() {
       clearInterval(drainTimer);
+      clearInterval(macTimer);
       clearTimeout(refreshTimer);
+      stopped = true;
+      stopping.abort();
       await busy;
-      pipeline.submit(dnsQueryEvents(server.drainLog(), (ip) => pipeline.macOf(ip)));
-      await server.stop();
+      // The engine hands over everything it logged until its sockets closed; then into the store.
+      await engine.stop();
+      pipeline.submit(dnsQueryEvents(engine.drainLog(), (ip) => pipeline.macOf(ip)));
     },
   };
 }
@@ -575,13 +635,16 @@ async function startAdminPage(device: Device, s: {
   pipeline: Pipeline; policyControl: PolicyController; dns: DnsService | undefined; nft: Nft; enforcer: Enforcer; startedAt: number;
 }): Promise<WebHandler> {
   const { pipeline, policyControl, dns } = s;
-  const password = await ensureAdminPassword(pipeline.database);
-  if (password !== undefined) {
-    const adminUrl = `http://${BOX_NAME}/`;
-    const path = await writeLabel(device.dataDir, { adminUrl, adminPassword: password, createdAt: new Date().toISOString() })
-      .catch((e: unknown) => { log(`admin: the label could not be written: ${(e as Error).message}`); return undefined; });
-    if (path) log(`admin: a new admin password was made; it is on the label (${path})`);
-  }
+  // The label first, the hash second: a hash is never stored for a password no one can read.
+  const label = await readLabel(device.dataDir);
+  await ensureAdminPassword(pipeline.database, {
+    reuse: label?.adminPassword,
+    keep: async (password) => {
+      if (password === label?.adminPassword) return;
+      const path = await writeLabel(device.dataDir, { adminUrl: `http://${BOX_NAME}/`, adminPassword: password, createdAt: new Date().toISOString() });
+      log(`admin: a new admin password was made; it is on the label (${path})`);
+    },
+  }).catch((e: unknown) => log(`admin: no admin password yet (the label could not be written: ${(e as Error).message}); the next start tries again`));
   const app = createAdminApp({
     database: pipeline.database,
     clock: Date.now,
@@ -605,7 +668,7 @@ async function startAdminPage(device: Device, s: {
       databasePath: pipeline.database.path,
     }),
     dns: dns && {
-      explain: (name, client) => explainName(dns.filter(), name, client),
+      explain: (name, client) => dns.explain(name, client),
       recentQueries: (limit) => dns.recentQueries(limit),
     },
     macOf: (ip) => pipeline.macOf(ip),
@@ -628,7 +691,7 @@ async function startWebListener(device: Device, dns: DnsService | undefined, adm
   const handler = routeByHost({
     hosts: adminHosts([m.address4, m.address6], BOX_NAME),
     admin,
-    blockPage: (site) => blockPageResponse(site, dns?.filter()),
+    blockPage: async (site) => blockPageFor(site, site !== "" && dns ? await dns.explain(site) : undefined),
   });
   const servers: WebServer[] = [];
   for (const address of [m.address4, m.address6]) {

@@ -68,7 +68,8 @@ export type AdminDeps = {
   status(): Promise<BoxStatus>;
   /** The DNS filter, when it runs. */
   dns: {
-    explain(name: string, client?: ClientIdentity): NameExplanation;
+    /** The filter's decision for a name; on the box the filter lives on a worker thread, so it may be a promise. */
+    explain(name: string, client?: ClientIdentity): NameExplanation | Promise<NameExplanation>;
     /** The newest queries the filter answered (a ring kept in memory), newest first. */
     recentQueries(limit: number): DnsQueryRecord[];
   } | undefined;

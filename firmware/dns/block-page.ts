@@ -5,7 +5,7 @@
  * request's Host header: attacker-controlled text, escaped on output. It is served by the
  * box's web listener (firmware/admin/server.ts) for every name that is not the box's own.
  */
-import type { DnsFilter } from "./filter.ts";
+import type { DnsFilter, NameExplanation } from "./filter.ts";
 import { explainName } from "./filter.ts";
 
 const CATEGORY_JA: Record<string, string> = {
@@ -51,8 +51,16 @@ If you need it for work, ask your administrator or provider to allow it, quoting
  * not running, and the page says only that the site was judged dangerous).
  */
 export function blockPageResponse(site: string, filter: DnsFilter | undefined): Response {
-  const e = site && filter ? explainName(filter, site) : undefined;
-  const r = e && e.ok ? e.reason : undefined;
+  return blockPageFor(site, site && filter ? explainName(filter, site) : undefined);
+}
+
+/**
+ * The same from the filter's explanation of the site (the firmware asks the filter's worker
+ * for it: the compiled filter lives there). Undefined: the page says only that the site was
+ * judged dangerous.
+ */
+export function blockPageFor(site: string, explanation: NameExplanation | undefined): Response {
+  const r = explanation && explanation.ok ? explanation.reason : undefined;
   const reason = r && r.action === "block"
     ? { ...(r.source.category ? { category: r.source.category } : {}), list: r.source.id }
     : undefined;

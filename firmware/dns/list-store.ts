@@ -28,6 +28,8 @@ export type ListStoreOptions = {
   /** Largest list accepted (bytes, after decompression). */
   maxBytes?: number;
   fetch?: typeof fetch;
+  /** Aborts the downloads in progress (the firmware stopping). */
+  signal?: AbortSignal;
 };
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -39,11 +41,13 @@ export function listPath(dir: string, id: string): string {
 }
 
 /** Downloads one list: its text, or why not. `.gz` URLs are gunzipped. */
-export async function downloadList(url: string, options: Pick<ListStoreOptions, "timeoutMs" | "maxBytes" | "fetch"> = {}): Promise<{ ok: true; text: string } | { ok: false; problem: string }> {
+export async function downloadList(url: string, options: Pick<ListStoreOptions, "timeoutMs" | "maxBytes" | "fetch" | "signal"> = {}): Promise<{ ok: true; text: string } | { ok: false; problem: string }> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   let res: Response;
   try {
-    res = await (options.fetch ?? fetch)(url, { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS), redirect: "follow" });
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    res = await (options.fetch ?? fetch)(url, { signal, redirect: "follow" });
   } catch (e) {
     return { ok: false, problem: `download failed: ${(e as Error).message}` };
   }

@@ -101,6 +101,11 @@ export class DnsServer {
     this.counters.reloads++;
   }
 
+  /** Forgets what it knew of clients (their groups are looked up again): the MAC table changed. */
+  forgetClients(): void {
+    this.clients = new Map();
+  }
+
   /** Replaces the upstream resolvers (a new policy). */
   async setUpstreams(upstreams: readonly Upstream[]): Promise<void> {
     await this.upstream.setUpstreams(canonicalUpstreams(upstreams));

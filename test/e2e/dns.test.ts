@@ -45,6 +45,9 @@ for (const mode of ["bridge", "router"] as const) {
       p.dns.lists.push(
         { id: "phish-feed", category: "phishing", format: "hosts", match: "subdomain", url: `http://${lab.addr.web.v4}/phish.txt` },
         { id: "gone-feed", category: "malware", format: "domains", match: "subdomain", url: `http://${lab.addr.web.v4}/missing.txt` },
+        // A list server that never answers: its download must hold up nothing (start-up,
+        // policy reloads, the restart below).
+        { id: "hung-feed", category: "malware", format: "domains", match: "subdomain", url: `http://${lab.addr.web.v4}/hang/list.txt` },
       );
       await writeFile(fw.policyPath, JSON.stringify(p));
       firmware = await startFirmware(lab, fw);
@@ -59,6 +62,10 @@ for (const mode of ["bridge", "router"] as const) {
       expect(await short("login-bank.example.test")).toBe(lab.box.lanAddr4);
       expect(await readFile(join(fw.dataDir, "dns-lists", "phish-feed.txt"), "utf8")).toContain("phish.example.test");
       expect(await readFile(firmware.logFile, "utf8")).toMatch(/dns: list gone-feed missing: HTTP 404/);
+      // The block page says why, from the running filter (on its own thread under Deno).
+      const page = (await lab.exec("lan1", ["curl", "-s", "-H", "Host: www.phish.example.test", `http://${lab.box.lanAddr4}/`])).stdout;
+      expect(page).toContain("フィッシング(詐欺)");
+      expect(page).toContain("<code>phish-feed</code>");
     });
 
     it("answers a blocked name with the box's address, and forwards the rest to the upstream", async () => {

@@ -18,6 +18,13 @@ def plain(addr):
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        # /hang/…: a server that takes the request and never answers (a dead list server).
+        if self.path.startswith("/hang/"):
+            threading.Event().wait(600)
+            return
+        super().do_GET()
+
     def log_message(self, fmt, *args):
         host, port = self.connection.getsockname()[:2]
         host, client = plain(host), plain(self.client_address[0])

@@ -70,6 +70,18 @@ describe("admin password", () => {
     expect(await checkAdminPassword(db, `${first!}x`)).toBe(false);
   });
 
+  it("keeps the password (the label) before its hash: a failed keep stores nothing, and the label's password is reused", async () => {
+    const db = await freshDb();
+    await expect(ensureAdminPassword(db, { cost: TEST_COST, keep: async () => { throw new Error("disk full"); } })).rejects.toThrow("disk full");
+    expect((await db.client.execute("SELECT count(*) FROM webui_admin")).rows[0]![0]).toBe(0);
+    // The start after a crash between label and hash: the label's password becomes the password.
+    const kept: string[] = [];
+    const made = await ensureAdminPassword(db, { cost: TEST_COST, reuse: "abcd-efgh-jkmn-pqrs", keep: async (p) => { kept.push(p); } });
+    expect(made).toBe("abcd-efgh-jkmn-pqrs");
+    expect(kept).toEqual(["abcd-efgh-jkmn-pqrs"]);
+    expect(await checkAdminPassword(db, "abcd-efgh-jkmn-pqrs")).toBe(true);
+  });
+
   it("hashes with a random salt; verifies only the right password; refuses malformed records", async () => {
     const a = await hashPassword("correct horse", TEST_COST);
     const b = await hashPassword("correct horse", TEST_COST);

@@ -61,16 +61,23 @@ export async function verifyPassword(password: string, record: string): Promise<
 
 /**
  * Makes sure the box has an admin password. On first start it generates one, stores its
- * hash and returns the password (ONCE: the firmware writes it where the label printer takes
- * it); on every later start it returns undefined.
+ * hash and returns the password (ONCE); on every later start it returns undefined.
+ *
+ * `keep` is called with the password BEFORE its hash is stored (the firmware writes the
+ * label there): if it fails, nothing is stored and the next start tries again, so a hash is
+ * never stored for a password nobody can read. `reuse` is a password already on the label (a
+ * start that died between the label and the hash, or a reset database): it is stored again
+ * rather than a new one made.
  */
 export async function ensureAdminPassword(
   database: Database,
-  options: { clock?: () => number; cost?: ScryptCost } = {},
+  options: { clock?: () => number; cost?: ScryptCost; keep?: (password: string) => Promise<void>; reuse?: string | undefined } = {},
 ): Promise<string | undefined> {
   const existing = await database.db.select({ id: adminPassword.id }).from(adminPassword).where(eq(adminPassword.id, 1));
   if (existing.length > 0) return undefined;
-  const password = generatePassword();
+  const reuse = options.reuse !== undefined && options.reuse.length >= MIN_PASSWORD_LENGTH && options.reuse.length <= MAX_PASSWORD_LENGTH ? options.reuse : undefined;
+  const password = reuse ?? generatePassword();
+  await options.keep?.(password);
   const now = (options.clock ?? Date.now)();
   const hash = await hashPassword(password, options.cost);
   // Two starts racing: the first insert wins, and only its caller learns the password.

@@ -147,7 +147,7 @@ export async function renderDnsPage(
   let result;
   if (checkInput !== "" && deps.dns !== undefined) {
     const ip = ctx.options.clientIp(c);
-    result = deps.dns.explain(checkInput, { ip, mac: deps.macOf(ip) });
+    result = await deps.dns.explain(checkInput, { ip, mac: deps.macOf(ip) });
   }
   const policy = deps.policy.current();
   const [topDomains, topClients] = await Promise.all([
