@@ -140,7 +140,7 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
     c.set("lang", parseLang(getCookie(c, LANG_COOKIE)));
     c.set("session", isPublic(c.req.path) && c.req.path.startsWith("/assets/")
       ? undefined
-      : await readSession(deps.database, getCookie(c, SESSION_COOKIE), deps.clock(), limits));
+      : await readSession(deps.database, getCookie(c, SESSION_COOKIE), deps.clock(), limits, !c.req.path.startsWith("/fragments/")));
     const loginToken = getCookie(c, LOGIN_COOKIE);
     c.set("loginToken", loginToken !== undefined && /^[A-Za-z0-9_-]{43}$/.test(loginToken) ? loginToken : undefined);
     await next();

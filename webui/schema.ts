@@ -38,4 +38,7 @@ export const loginFailures = sqliteTable("webui_login_failures", {
   lastFailure: integer("last_failure").notNull(),
   /** No attempt is even checked before this time (ms). */
   lockedUntil: integer("locked_until").notNull(),
-});
+}, (t) => [
+  // Forgetting old rows (and dropping the oldest beyond the cap) reads by time.
+  index("webui_login_failures_last").on(t.lastFailure),
+]);

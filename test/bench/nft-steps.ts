@@ -5,7 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildElementDiff, Enforcer, lkgPath, structureHash, writeFileAtomic } from "../../firmware/enforce/enforcer.ts";
 import { Nft } from "../../firmware/nftables/driver.ts";
-import { toBatch, type Command } from "../../firmware/nftables/types.ts";
+import { toBatch, type Command, type Family } from "../../firmware/nftables/types.ts";
 import { buildReplaceBatch, compileRuleset, TABLE, type CompiledRuleset } from "../../firmware/ruleset/compile.ts";
 import type { Device } from "../../policies/device.ts";
 import type { Policy } from "../../policies/schema.ts";
@@ -52,15 +52,18 @@ export async function forceReplaceNext(stack: Stack): Promise<void> {
  * on any difference (a bench that measures a broken apply is worthless).
  */
 export async function verifySets(stack: Stack, policy: Policy, compiled: CompiledRuleset): Promise<number> {
-  const want = new Map<string, string[]>(compiled.elementSets.map((s) => [s.name, s.elements]));
+  // Every set the enforcer diffs, in its own table (the device block's set is in the bridge
+  // table in bridge mode), and the blocklists' interval sets.
+  const want = new Map<string, { family: Family; table: string; elements: string[] }>(
+    compiled.elementSets.map((s) => [s.name, { family: s.family, table: s.table, elements: s.elements }]));
   for (const list of policy.blocklists) {
     const base = `bl_${list.id.replace(/-/g, "_")}`;
-    want.set(`${base}_n4`, list.entries.filter((e) => e.includes("/") && !e.includes(":")));
-    want.set(`${base}_n6`, list.entries.filter((e) => e.includes("/") && e.includes(":")));
+    want.set(`${base}_n4`, { family: "inet", table: TABLE, elements: list.entries.filter((e) => e.includes("/") && !e.includes(":")) });
+    want.set(`${base}_n6`, { family: "inet", table: TABLE, elements: list.entries.filter((e) => e.includes("/") && e.includes(":")) });
   }
   let checked = 0;
-  for (const [name, elements] of want) {
-    const got = await stack.nft.listSetElements("inet", TABLE, name);
+  for (const [name, { family, table, elements }] of want) {
+    const got = await stack.nft.listSetElements(family, table, name);
     const g = new Set(got);
     const missing = elements.filter((e) => !g.has(e));
     if (missing.length > 0 || got.length !== elements.length) {

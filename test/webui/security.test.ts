@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAdminApp, CSP } from "../../webui/app.ts";
+import { MAX_TRACKED_CLIENTS, recordLoginFailure } from "../../webui/auth/rate-limit.ts";
 import { Browser, createFixture, HOSTILE, ROOT, seed, TEST_COST, type Fixture } from "./fixture.ts";
 
 let f: Fixture;
@@ -154,6 +155,21 @@ describe("authentication", () => {
       await c.get("/alerts");
     }
     expect((await c.get("/")).status).toBe(302);
+  });
+
+  it("the dashboard's polling does not keep an unattended session alive", async () => {
+    const b = await loggedIn();
+    for (let i = 0; i < 5; i++) {
+      f.clock.advance(5 * 60_000);
+      expect((await b.get("/fragments/dashboard", { "HX-Request": "true" })).status).toBe(200);
+    }
+    // 31 minutes of polling only: idle for the session, which has ended; htmx is told to
+    // load the login page as a page (not into the dashboard's fragment).
+    f.clock.advance(6 * 60_000);
+    const poll = await b.get("/fragments/dashboard", { "HX-Request": "true" });
+    expect(poll.status).toBe(401);
+    expect(poll.headers.get("HX-Redirect")).toBe("/login?m=expired");
+    expect((await b.get("/")).status).toBe(302);
   });
 
   it("logout is a POST with the token; afterwards the old cookie is worthless", async () => {
@@ -371,5 +387,19 @@ describe("hostile text", () => {
     // The hostile text is shown (escaped) where it belongs.
     expect(seen).toEqual(expect.arrayContaining(["/devices", "/dns", "/events", "/devices/02:00:5e:00:53:10", "/alerts/alert-2"]));
     expect(await (await b.get("/devices")).text()).toContain("&quot;&gt;&lt;svg onload=alert(1)&gt;");
+  });
+});
+
+describe("the login-failure table", () => {
+  it("stays bounded: beyond the newest clients, old unlocked rows go; the box-wide row and lockouts stay", async () => {
+    const now = f.clock.now();
+    const values = Array.from({ length: MAX_TRACKED_CLIENTS + 50 }, (_, i) => `('198.51.100.${i % 250}-${i}', 1, ${now - 100_000 + i}, 0)`);
+    await f.database.client.execute(`INSERT INTO webui_login_failures (client_ip, failures, last_failure, locked_until) VALUES ${values.join(",")}`);
+    await f.database.client.execute(`INSERT INTO webui_login_failures (client_ip, failures, last_failure, locked_until) VALUES ('locked-old', 9, ${now - 200_000}, ${now + 3_600_000})`);
+    await recordLoginFailure(f.database, "192.0.2.99", now);
+    const count = Number((await f.database.client.execute("SELECT count(*) FROM webui_login_failures")).rows[0]![0]);
+    expect(count).toBeLessThanOrEqual(MAX_TRACKED_CLIENTS + 1);
+    const kept = await f.database.client.execute("SELECT client_ip FROM webui_login_failures WHERE client_ip IN ('locked-old', '192.0.2.99')");
+    expect(kept.rows.length).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Login rate limit per client address: a few free attempts, then each failure locks the
- * address out for twice as long as the one before (30 s, 1 min, 2 min, … up to 1 h). A locked
+ * address out for twice as long as the one before (30 s, 1 min, 2 min, … up to 15 min). A locked
  * address gets 429 without its password being checked at all. Kept in libsql, so a restart
  * does not reset it. The decision is pure (`lockoutMs`); the table is the shell.
  */
@@ -19,7 +19,9 @@ export type RateLimitPolicy = {
   forgetMs: number;
 };
 
-export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { freeFailures: 4, firstLockMs: 30_000, maxLockMs: 3_600_000, forgetMs: 24 * 3_600_000 };
+// At most 15 minutes: a device that takes over the admin PC's address must not lock the real
+// admin out for long (the box-wide budget keeps guessing slow anyway).
+export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { freeFailures: 4, firstLockMs: 30_000, maxLockMs: 15 * 60_000, forgetMs: 24 * 3_600_000 };
 
 /**
  * The box-wide budget, kept under the key `BOX_WIDE`: failures from every address count
@@ -29,6 +31,8 @@ export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { freeFailures: 4, firstLockM
  */
 export const BOX_WIDE_RATE_LIMIT: RateLimitPolicy = { freeFailures: 20, firstLockMs: 5_000, maxLockMs: 60_000, forgetMs: 10 * 60_000 };
 export const BOX_WIDE = "*";
+/** Clients whose failures are remembered at most (the newest). */
+export const MAX_TRACKED_CLIENTS = 10_000;
 
 /**
  * The key a client's failures are counted under: its IPv4 address, or the /64 of its IPv6
@@ -66,6 +70,13 @@ export async function recordLoginFailure(
   const values = { clientIp, failures, lastFailure: now, lockedUntil: now + lockMs };
   await database.db.insert(loginFailures).values(values)
     .onConflictDoUpdate({ target: loginFailures.clientIp, set: { failures, lastFailure: now, lockedUntil: now + lockMs } });
+  // Bounded: a guesser with endless addresses cannot grow the table without limit (the
+  // box-wide row and every lockout still in force are kept).
+  await database.client.execute({
+    sql: `DELETE FROM webui_login_failures WHERE client_ip != ? AND locked_until < ? AND client_ip IN
+      (SELECT client_ip FROM webui_login_failures ORDER BY last_failure DESC LIMIT -1 OFFSET ?)`,
+    args: [BOX_WIDE, now, MAX_TRACKED_CLIENTS],
+  });
   return { failures, lockMs };
 }
 

@@ -46,7 +46,13 @@ export async function createSession(database: Database, clientIp: string, now: n
 }
 
 /** The live session of a cookie's id, or undefined (an expired one is deleted). */
-export async function readSession(database: Database, id: string | undefined, now: number, limits = DEFAULT_SESSION_LIMITS): Promise<Session | undefined> {
+/**
+ * `touch: false` reads without counting as activity: the dashboard's 5 s polling must not
+ * keep a session on an unattended PC alive until its absolute expiry.
+ */
+export async function readSession(
+  database: Database, id: string | undefined, now: number, limits = DEFAULT_SESSION_LIMITS, touch = true,
+): Promise<Session | undefined> {
   if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
   const idHash = hashId(id);
   const rows = await database.db.select().from(sessions).where(eq(sessions.idHash, idHash));
@@ -56,10 +62,10 @@ export async function readSession(database: Database, id: string | undefined, no
     await database.db.delete(sessions).where(eq(sessions.idHash, idHash));
     return undefined;
   }
-  if (now - row.lastSeen >= TOUCH_MS) {
+  if (touch && now - row.lastSeen >= TOUCH_MS) {
     await database.db.update(sessions).set({ lastSeen: now }).where(eq(sessions.idHash, idHash));
   }
-  return { idHash, csrf: row.csrf, createdAt: row.createdAt, lastSeen: now };
+  return { idHash, csrf: row.csrf, createdAt: row.createdAt, lastSeen: touch ? now : row.lastSeen };
 }
 
 /** Ends one session (logout). */

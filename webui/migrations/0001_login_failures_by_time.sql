@@ -1,0 +1,1 @@
+CREATE INDEX `webui_login_failures_last` ON `webui_login_failures` (`last_failure`);
