@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -7,15 +6,8 @@ import {
   OverrideChange, OverrideDomain, parseOverrides, type LocalOverrides as Overrides,
 } from "../../policies/overrides.ts";
 import { DnsCategory, parsePolicy, type Policy } from "../../policies/schema.ts";
+import { policyOf } from "./baseline-fixture.ts";
 
-const baselineRaw = JSON.parse(readFileSync(join(import.meta.dirname, "../../policies/baseline.json"), "utf8"));
-const policyOf = (patch: (p: any) => void = () => {}): Policy => {
-  const p = structuredClone(baselineRaw);
-  patch(p);
-  const r = parsePolicy(p);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.value;
-};
 const baseline = policyOf();
 
 const change = (c: unknown): OverrideChange => OverrideChange.parse(c);

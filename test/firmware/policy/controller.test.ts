@@ -8,15 +8,8 @@ import { OverrideStore, overridesPath } from "../../../firmware/policy/override-
 import { closeDatabase, openDatabase, type Database } from "../../../firmware/store/database.ts";
 import { EMPTY_OVERRIDES, type MergedPolicy, type OverrideChange } from "../../../policies/overrides.ts";
 import { parsePolicy, type Policy } from "../../../policies/schema.ts";
+import { policyOf } from "../../policies/baseline-fixture.ts";
 
-const baselineRaw = JSON.parse(readFileSync(join(import.meta.dirname, "../../../policies/baseline.json"), "utf8"));
-const policyOf = (patch: (p: any) => void = () => {}): Policy => {
-  const p = structuredClone(baselineRaw);
-  patch(p);
-  const r = parsePolicy(p);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.value;
-};
 
 const MAC_A = "02:00:00:00:00:0a";
 const MAC_B = "02:00:00:00:00:0b";

@@ -1,18 +1,10 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { diffFromNothing, diffPolicies } from "../../../firmware/policy/diff.ts";
 import { parsePolicy, type Policy } from "../../../policies/schema.ts";
+import { policyOf } from "../../policies/baseline-fixture.ts";
 
-const baselineRaw = JSON.parse(readFileSync(join(import.meta.dirname, "../../../policies/baseline.json"), "utf8"));
-const policyOf = (patch: (p: any) => void = () => {}): Policy => {
-  const p = structuredClone(baselineRaw);
-  patch(p);
-  const r = parsePolicy(p);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.value;
-};
 const base = policyOf((p) => {
   p.blocklists[0].entries = ["203.0.113.99", "198.51.100.0/24"];
   p.inbound.allow = [{ id: "web-in", to: "192.0.2.10", protocol: "tcp", port: 8080 }];
