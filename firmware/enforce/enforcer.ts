@@ -117,7 +117,7 @@ export class Enforcer {
    * the LKG with this id (rebuilt after a full apply). Deltas change the members in place
    * and leave the LKG's element arrays stale (`#stale`) until someone reads them.
    */
-  #deltaState: { id: string; members: Map<string, Set<string>>; covered: Map<string, (h: string) => boolean> } | undefined;
+  #deltaState: DeltaState | undefined;
   #stale = false;
 
   constructor(opts: EnforcerOptions) {
@@ -241,9 +241,7 @@ export class Enforcer {
     const lkg = this.#lkg ?? (await this.readLastKnownGood().catch(() => undefined));
     const full = (error: string) => ({ ok: false as const, error, needsFullApply: true as const });
     if (!lkg) return full("no ruleset applied yet");
-    if (this.#deltaState?.id !== lkg.id) {
-      this.#deltaState = { id: lkg.id, members: new Map(lkg.elementSets.map((s) => [s.name, new Set(s.elements)])), covered: new Map() };
-    }
+    if (this.#deltaState?.id !== lkg.id) this.#deltaState = newDeltaState(lkg);
     const state = this.#deltaState;
     // Plan everything first; touch the members only once nft has taken the commands.
     const commands: Command[] = [];
@@ -350,6 +348,7 @@ export class Enforcer {
         await commitStagedFile(await written, path);
         this.#lkg = rec;
         this.#stale = false;
+        this.#warmDeltaState(rec);
         await removeJournal(journalPath(path));
       },
       abort: async () => {
@@ -357,6 +356,16 @@ export class Enforcer {
         if (tmp) await rm(tmp, { force: true });
       },
     };
+  }
+
+  /**
+   * The sets of members a feed delta diffs against (100k strings, and each blocklist's
+   * prefix cover) are built when a ruleset is put in force, as part of that apply: full
+   * applies are rare (a policy change), feed deltas frequent, and a delta then pays only for
+   * its own elements.
+   */
+  #warmDeltaState(rec: LkgRecord): void {
+    if (this.#deltaState?.id !== rec.id) this.#deltaState = newDeltaState(rec);
   }
 
   #record(compiled: CompiledRuleset, structure: string, batch?: Command[]): LkgRecord {
@@ -377,6 +386,7 @@ export class Enforcer {
     await writeFileAtomic(lkgPath(this.#dataDir), serialiseLkg(rec));
     this.#lkg = rec;
     this.#stale = false;
+    this.#warmDeltaState(rec);
     await removeJournal(journalPath(lkgPath(this.#dataDir)));
   }
 
@@ -420,6 +430,18 @@ async function commitStagedFile(tmp: string, path: string): Promise<void> {
  * force). IPv4 ranges are searched by bisection: a delta's thousand hosts against a
  * thousand prefixes must stay cheap.
  */
+type DeltaState = { id: string; members: Map<string, Set<string>>; covered: Map<string, (h: string) => boolean> };
+
+/** What a feed delta diffs against: each diffable set's members, and each blocklist's prefix cover. */
+function newDeltaState(lkg: LkgRecord): DeltaState {
+  const covered = new Map<string, (h: string) => boolean>();
+  for (const s of lkg.elementSets) {
+    const base = /^(bl_.+)_v[46]$/.exec(s.name)?.[1];
+    if (base !== undefined && !covered.has(base)) covered.set(base, coveredBy(lkg.batch, base));
+  }
+  return { id: lkg.id, members: new Map(lkg.elementSets.map((s) => [s.name, new Set(s.elements)])), covered };
+}
+
 function coveredBy(batch: readonly Command[], base: string): (host: string) => boolean {
   const v4: [number, number][] = [];
   const v6: Prefix[] = [];
