@@ -165,7 +165,14 @@ export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<
       }
       if (host !== c.req.header("host") && host !== new URL(c.req.url).host) return refuse();
     }
-    if (c.req.header("sec-fetch-site") === "cross-site") return refuse();
+    // Only our own pages post here: "same-site" is refused too, since home.arpa is not a
+    // public suffix and any LAN host named x.home.arpa is the same site as the box.
+    const fetchSite = c.req.header("sec-fetch-site");
+    if (fetchSite !== undefined && fetchSite !== "same-origin" && fetchSite !== "none") return refuse();
+    // Two cookies of one name: a neighbour on the same site planted one (Domain=home.arpa);
+    // which of them the browser sent first is not ours to guess.
+    const names = (c.req.header("cookie") ?? "").split(";").map((p) => p.split("=")[0]!.trim()).filter((n) => n !== "");
+    if (new Set(names).size !== names.length) return refuse();
     const body = await c.req.parseBody();
     const sent = typeof body._csrf === "string" ? body._csrf : c.req.header("x-csrf-token");
     const session = c.get("session");

@@ -193,6 +193,10 @@ describe("CSRF", () => {
       () => b.post("/alerts/alert-1/acknowledge", {}, { csrf: "x".repeat(43) }),
       () => b.post("/alerts/alert-1/acknowledge", {}, { headers: { Origin: "http://evil.example" } }),
       () => b.post("/alerts/alert-1/acknowledge", {}, { headers: { "Sec-Fetch-Site": "cross-site" } }),
+      // A LAN host named printer.home.arpa is the same site (home.arpa is no public suffix).
+      () => b.post("/alerts/alert-1/acknowledge", {}, { headers: { "Sec-Fetch-Site": "same-site" } }),
+      // ... and may plant a second sk_session cookie for the whole of home.arpa.
+      () => b.post("/alerts/alert-1/acknowledge", {}, { headers: { Cookie: `sk_session=${b.cookies.get("sk_session")}; sk_session=planted` } }),
       () => b.post("/alerts/alert-1/acknowledge", {}, { csrf: null, headers: { Origin: "null" } }),
     ];
     for (const attempt of attempts) {
