@@ -44,6 +44,7 @@ import { loadVendorTable } from "./inventory/vendor.ts";
 import { blockPageFor } from "./dns/block-page.ts";
 import { adminHosts, routeByHost, serveWeb, type Peer, type WebHandler, type WebServer } from "./admin/server.ts";
 import { readLabel, writeLabel } from "./admin/label.ts";
+import { infrastructureReader } from "./admin/infrastructure.ts";
 import { collectBoxStatus } from "./admin/status.ts";
 import { createAdminApp } from "../webui/app.ts";
 import { ensureAdminPassword } from "../webui/auth/password.ts";
@@ -645,6 +646,7 @@ async function startAdminPage(device: Device, s: {
       log(`admin: a new admin password was made; it is on the label (${path})`);
     },
   }).catch((e: unknown) => log(`admin: no admin password yet (the label could not be written: ${(e as Error).message}); the next start tries again`));
+  const infrastructure = infrastructureReader();
   const app = createAdminApp({
     database: pipeline.database,
     clock: Date.now,
@@ -672,6 +674,7 @@ async function startAdminPage(device: Device, s: {
       recentQueries: (limit) => dns.recentQueries(limit),
     },
     macOf: (ip) => pipeline.macOf(ip),
+    isInfrastructure: async (mac) => (await infrastructure().catch(() => new Set<string>())).has(mac.toLowerCase()),
     emit: (events) => pipeline.submit(events),
     log,
   }, {

@@ -75,6 +75,8 @@ export type AdminDeps = {
   } | undefined;
   /** The MAC the inventory knows for a LAN address (so the page never lets a user block their own device). */
   macOf(ip: string): string | undefined;
+  /** Whether a MAC is the network's router or the box itself (never blocked: the office would be cut off). */
+  isInfrastructure(mac: string): Promise<boolean>;
   /** Events the page raises itself (a client locked out after failed logins) into the event pipeline. */
   emit(events: BoxEvent[]): void;
   /** Operator log (never given a secret). */

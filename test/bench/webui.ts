@@ -73,7 +73,7 @@ async function openSide(dir: string, events: number, now: number, log: Log): Pro
     devices: { list: async () => inventory.listDevices(), rename: (mac, name) => inventory.rename(mac, name) },
     policy: policy.control(), status,
     dns: { explain: (name, c) => explainName(policy.filter, name, c), recentQueries: () => [] },
-    macOf: () => undefined, emit: () => {}, log: () => {},
+    macOf: () => undefined, isInfrastructure: async () => false, emit: () => {}, log: () => {},
   };
   const app = createAdminApp(deps, { clientIp: () => "192.0.2.10", appRoot: REPO });
   const browser = new Browser(app);

@@ -43,7 +43,7 @@ const app = createAdminApp({
     health: { enforcer: { ok: true, detail: "" }, ulogd: { ok: true, detail: "" }, dns: { ok: true, detail: "" }, events: { ok: true, detail: "" } },
     storage: { databaseBytes: 0, dataDirBytes: 0 }, dns: null,
   }),
-  dns: undefined, macOf: () => undefined, emit: () => {}, log: () => {},
+  dns: undefined, macOf: () => undefined, isInfrastructure: async () => false, emit: () => {}, log: () => {},
 }, { clientIp: (c: Context) => (c.env as ServeInfo).remoteAddr.hostname });
 
 const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req, info) => app.fetch(req, info));

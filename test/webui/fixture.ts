@@ -42,6 +42,8 @@ export const PC_MAC = "02:00:5e:00:53:10";
 export const PC_IP = "192.0.2.10";
 export const ADMIN_MAC = "02:00:5e:00:53:20";
 export const ADMIN_IP = "192.0.2.20";
+/** The office router, as the firmware's infrastructure check reports it. */
+export const ROUTER_MAC = "02:00:5e:00:53:30";
 
 function testPolicy(): Policy {
   const raw = JSON.parse(readFileSync(join(ROOT, "policies", "baseline.json"), "utf8"));
@@ -178,6 +180,7 @@ export async function createFixture(options: { pageSize?: number } = {}) {
       recentQueries: (limit) => queries.slice(0, limit),
     },
     macOf: (ip) => inventory.listDevices().find((d) => d.addresses.some((a) => a.ip === ip))?.mac,
+    isInfrastructure: async (mac) => mac === ROUTER_MAC,
     emit: (events) => emitted.push(...events),
     log: (m) => logs.push(m),
   };

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { c2 } from "../firmware/alerts/fixtures.ts";
 import type { BoxEvent } from "../../firmware/events/types.ts";
-import { ADMIN_MAC, Browser, createFixture, HOSTILE, PC_IP, PC_MAC, seed, T0, type Fixture } from "./fixture.ts";
+import { ADMIN_MAC, Browser, createFixture, HOSTILE, PC_IP, PC_MAC, seed, T0, type Fixture, ROUTER_MAC } from "./fixture.ts";
 
 let f: Fixture;
 let b: Browser;
@@ -221,6 +221,10 @@ describe("devices", () => {
     const self = await b.post(`/devices/${ADMIN_MAC}/block`, {});
     expect(self.status).toBe(409);
     expect(text(b.lastBody)).toContain("いま操作しているこの端末自身は遮断できません");
+    expect(f.policy.overridesValue.blockedDevices).toEqual([PC_MAC]);
+    // The office router (or the box itself): blocking it would cut everyone off.
+    expect((await b.post(`/devices/${ROUTER_MAC}/block`, {})).status).toBe(409);
+    expect(text(b.lastBody)).toContain("ルーターまたは本機自身のため遮断できません");
     expect(f.policy.overridesValue.blockedDevices).toEqual([PC_MAC]);
     f.policy.failNext = true;
     expect((await b.post(`/devices/${PC_MAC}/unblock`, {})).status).toBe(502);

@@ -193,6 +193,7 @@ export const en: Messages = {
     blockedDone: "The device is blocked.",
     unblockedDone: "The device is unblocked.",
     selfBlock: "You cannot block the device you are using right now (you would lock yourself out).",
+    infraBlock: "This device is the router or the box itself and cannot be blocked (the whole office would lose the internet).",
     badMac: "That is not a MAC address (example: 02:00:5e:00:53:10).",
     badName: "The name is not valid",
     nameTooLong: (max) => `A name may have at most ${max} characters.`,

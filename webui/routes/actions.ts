@@ -64,6 +64,7 @@ export function registerActionRoutes(app: Hono<AppEnv>, ctx: AppContext): void {
       if (kind === "block-device") {
         const own = deps.macOf(ctx.options.clientIp(c));
         if (own !== undefined && own.toLowerCase() === mac.data) return refuse(t.selfBlock, 409);
+        if (await deps.isInfrastructure(mac.data)) return refuse(t.infraBlock, 409);
       }
       const r = await deps.policy.change({ kind, mac: mac.data });
       if (!r.ok) {
