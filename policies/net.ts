@@ -89,20 +89,7 @@ export function formatIpv4(v: number): string {
 
 /** Formats an IPv6 value in RFC 5952 canonical form (lower case, longest zero run as ::). */
 export function formatIpv6(v: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1; // a single zero group is not compressed (RFC 5952 4.2.2)
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart === -1) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  return formatIpv6Groups(prefixGroups(v));
 }
 
 /** Parses "addr" or "addr/len" of either family. Host bits must be zero. */
@@ -281,6 +268,7 @@ function groupsKey(groups: Uint16Array): string {
   return String.fromCharCode(groups[0]!, groups[1]!, groups[2]!, groups[3]!, groups[4]!, groups[5]!, groups[6]!, groups[7]!);
 }
 
+/** The eight 16-bit groups of a 128-bit value. */
 function prefixGroups(bits: bigint): Uint16Array {
   const g = new Uint16Array(8);
   for (let i = 0; i < 8; i++) g[i] = Number((bits >> BigInt((7 - i) * 16)) & 0xffffn);
@@ -343,7 +331,7 @@ export function parseIpv6Groups(text: string): Uint16Array | undefined {
 /** RFC 5952 text of eight groups (the same as `formatIpv6`, without a bigint). */
 export function formatIpv6Groups(groups: Uint16Array): string {
   let bestStart = -1;
-  let bestLen = 1;
+  let bestLen = 1; // a single zero group is not compressed (RFC 5952 4.2.2)
   for (let i = 0; i < 8; ) {
     if (groups[i] !== 0) { i++; continue; }
     let j = i;
