@@ -72,6 +72,11 @@ export type EventWriterCounters = {
   lastBatchMs: number;
   /** Largest batch time seen (ms). */
   maxBatchMs: number;
+  /** Time spent preparing batches (classify, incidents, rollups), in all (ms). */
+  prepareMs: number;
+  /** Time spent in commits, in all (ms), and the longest commit. */
+  commitMs: number;
+  maxCommitMs: number;
   writeErrors: number;
   /** Pre-classified events taken through `submit`, and those refused because too many waited. */
   submitted: number;
@@ -116,7 +121,7 @@ export class EventWriter {
   #c: EventWriterCounters = {
     received: 0, classified: 0, unclassified: 0,
     unclassifiedByReason: { "foreign-prefix": 0, "unknown-log-id": 0, "box-syslog": 0, "foreign-syslog": 0 },
-    written: 0, batches: 0, pending: 0, lastBatchMs: 0, maxBatchMs: 0, writeErrors: 0, submitted: 0, submittedDropped: 0, listenerErrors: 0,
+    written: 0, batches: 0, pending: 0, lastBatchMs: 0, maxBatchMs: 0, prepareMs: 0, commitMs: 0, maxCommitMs: 0, writeErrors: 0, submitted: 0, submittedDropped: 0, listenerErrors: 0,
     incidentsOpen: 0, incidentsOpened: 0, incidentsEvicted: 0,
     pruned: { eventsByAge: 0, eventsByCount: 0, rollups: 0, incidents: 0 }, pruneSteps: 0,
   };
@@ -276,6 +281,7 @@ export class EventWriter {
     }
     const batch = this.#pending;
     if (batch) {
+      const t0 = performance.now();
       try {
         await writeStoreBatch(this.#o.database, batch.store);
       } catch (err) {
@@ -284,6 +290,9 @@ export class EventWriter {
         this.#report(err);
         return false;
       }
+      const commitMs = performance.now() - t0;
+      this.#c.commitMs += commitMs;
+      if (commitMs > this.#c.maxCommitMs) this.#c.maxCommitMs = commitMs;
       this.#pending = undefined;
       this.#c.pending = 0;
       this.#c.written += batch.events.length;
@@ -329,7 +338,9 @@ export class EventWriter {
     if (events.length === 0) return undefined;
     this.#c.pending = events.length;
     const { opened, updated } = tracker.takeChanges();
-    return { store: { events, opened, updated, rollups: rollups.takeDeltas() }, events, incidents: [...opened, ...updated], startedAt };
+    const rollupDeltas = rollups.takeDeltas();
+    this.#c.prepareMs += performance.now() - startedAt;
+    return { store: { events, opened, updated, rollups: rollupDeltas }, events, incidents: [...opened, ...updated], startedAt };
   }
 
   #notify(batch: Prepared): void {

@@ -19,10 +19,10 @@
 // The bench itself reads the process's CPU time and RSS from /proc and the socket's drops
 // from /proc/net/udp6 (from outside: this process is what is measured).
 //
-// Where the time goes is measured here without touching the firmware (wall time and process
-// CPU): the database client is wrapped to time each commit (`client.batch`, a synchronous
-// native call that holds the event loop), the source to time classify + incidents + rollups +
-// building the statements (from takeBatch to the commit), and parseDatagram's CPU is timed on
+// Where the time goes: socket + parse run on the receiver's thread under Deno; classify +
+// incidents + rollups + the statements' JSON ("prepare") and the commit run on the main
+// thread, timed by the writer's own counters (wall time: the receiver thread's CPU is not in
+// them, as it was when they were read from process.cpuUsage). parseDatagram's CPU is timed on
 // the bench's own datagrams before the receiver starts.
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -95,54 +95,10 @@ const receiver = "Deno" in globalThis
     ...(recvBuffer === undefined ? {} : { recvBufferBytes: Number(recvBuffer) }),
   });
 
-/**
- * Time spent per stage in the current run: wall ms (how long the event loop was held) and CPU
- * ms of the process meanwhile (process.cpuUsage: all threads, but these stages are synchronous
- * on the main one).
- */
-type Timing = {
-  commits: number; commitMs: number; commitCpuMs: number; maxCommitMs: number;
-  prepareMs: number; prepareCpuMs: number; maxPrepareMs: number;
-};
-const cpuMs = (c: { user: number; system: number }) => (c.user + c.system) / 1000;
-type Run = { name: string; database: Database; writer: EventWriter; timing: Timing };
+type Run = { name: string; database: Database; writer: EventWriter };
 let run: Run | undefined;
 /** The receive-only mode: a drain timer and how many records it took. */
 let discard: { timer: ReturnType<typeof setInterval>; taken: number } | undefined;
-
-/** The database with its client's batch() timed (everything else passes through). */
-function timedDatabase(database: Database, timing: Timing, takenAt: { t: number; cpu: { user: number; system: number } }): Database {
-  const client = database.client;
-  const batch: typeof client.batch = async (...args) => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    // From takeBatch to here: classify, incidents, rollups and the statements' JSON.
-    if (takenAt.t > 0) {
-      const prep = t0 - takenAt.t;
-      timing.prepareMs += prep;
-      timing.prepareCpuMs += cpuMs(process.cpuUsage(takenAt.cpu));
-      if (prep > timing.maxPrepareMs) timing.maxPrepareMs = prep;
-      takenAt.t = 0;
-    }
-    try {
-      return await client.batch(...args);
-    } finally {
-      const ms = performance.now() - t0;
-      timing.commits += 1;
-      timing.commitMs += ms;
-      timing.commitCpuMs += cpuMs(process.cpuUsage(c0));
-      if (ms > timing.maxCommitMs) timing.maxCommitMs = ms;
-    }
-  };
-  const wrapped = new Proxy(client, {
-    get(target, prop) {
-      if (prop === "batch") return batch;
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-  return { ...database, client: wrapped };
-}
 
 /** The receiver's counters when the current run began (they count from bind). */
 let base: ReceiverCounters = receiver.counters();
@@ -173,19 +129,10 @@ async function open(name: string): Promise<number> {
   const stale = discardStale();
   const raw = await openDatabase(`${dir}/${name}.db`);
   await applyEventMigrations(raw);
-  const timing: Timing = { commits: 0, commitMs: 0, commitCpuMs: 0, maxCommitMs: 0, prepareMs: 0, prepareCpuMs: 0, maxPrepareMs: 0 };
-  const takenAt = { t: 0, cpu: process.cpuUsage() };
-  const source: LogSource = {
-    takeBatch(max) {
-      const records = receiver.takeBatch(max);
-      takenAt.t = records.length > 0 ? performance.now() : 0;
-      if (records.length > 0) takenAt.cpu = process.cpuUsage();
-      return records;
-    },
-  };
-  const writer = new EventWriter({ database: timedDatabase(raw, timing, takenAt), source, meta, lan, onError });
+  const source: LogSource = { takeBatch: (max) => receiver.takeBatch(max) };
+  const writer = new EventWriter({ database: raw, source, meta, lan, onError });
   await writer.start();
-  run = { name, database: raw, writer, timing };
+  run = { name, database: raw, writer };
   return stale;
 }
 
@@ -200,7 +147,8 @@ function stats(): Record<string, unknown> {
       written: w.written, batches: w.batches, pending: w.pending, maxBatchMs: Number(w.maxBatchMs.toFixed(1)), writeErrors: w.writeErrors,
       incidentsOpened: w.incidentsOpened,
     },
-    timing: run && Object.fromEntries(Object.entries(run.timing).map(([k, v]) => [k, Number(v.toFixed(2))])),
+    // The writer's own clock: prepare and commit are synchronous on the main thread.
+    timing: w && { prepareMs: Number(w.prepareMs.toFixed(2)), commitMs: Number(w.commitMs.toFixed(2)), maxCommitMs: Number(w.maxCommitMs.toFixed(2)) },
     discarded: discard?.taken,
     errors,
   };

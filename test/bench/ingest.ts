@@ -131,24 +131,25 @@ function firstFailure(s: RateSearch): ProbeResult | undefined {
 }
 
 /**
- * Where a run of ours spent its CPU per stored event (µs): parse (timed on the same datagrams
- * in the process), classify + incidents + rollups + statement JSON ("prepare", from takeBatch
- * to the commit), the commit (libsql's batch), both as process CPU while they ran, and the rest
- * of the process's CPU (socket receive, the event loop, GC, timers). And the longest time one
- * batch held the event loop (prepare + commit are synchronous: nothing reads the socket
- * meanwhile) against how long the socket's buffer lasts at that rate.
+ * Where a run of ours spent its time per stored event (µs): parse (CPU, timed on the same
+ * datagrams in the process; on the receiver's thread under Deno), classify + incidents +
+ * rollups + statement JSON ("prepare") and the commit (libsql's batch), both wall time on the
+ * main thread counted by the writer, and the rest of the process's CPU (socket receive,
+ * handing records between threads, the event loop, GC, timers). The main thread can carry at
+ * most 1e6 / (prepare + commit) events a second; the process's CPU per event against the
+ * machine's two cores bounds the whole.
  */
 function breakdown(r: ProbeResult, parseMicros: number, bufferDatagrams: number): Breakdown | undefined {
   const d = r.details as {
     rows?: number; writer?: { maxBatchMs: number; batches: number };
-    timing?: { commitCpuMs: number; prepareCpuMs: number; maxCommitMs: number };
+    timing?: { commitMs: number; prepareMs: number; maxCommitMs: number };
   };
   const events = d.rows ?? r.stored;
   if (!d.timing || !d.writer || events === 0) return undefined;
   const us = (ms: number) => Number(((ms * 1000) / events).toFixed(2));
   const cpuTotal = Number(((r.cpuSeconds * 1e6) / events).toFixed(2));
-  const commit = us(d.timing.commitCpuMs);
-  const prepare = us(d.timing.prepareCpuMs);
+  const commit = us(d.timing.commitMs);
+  const prepare = us(d.timing.prepareMs);
   return {
     rate: r.rate, pass: r.pass, events,
     perEventCpuMicros: {
@@ -259,7 +260,7 @@ export async function benchIngest(log: Log): Promise<BenchResult> {
     const loss = oursWhere.atFirstLoss;
     const best = oursWhere.atBest;
     const notes = [
-      `ours (Deno, Deno.listenDatagram read on a worker thread: ThreadedLogReceiver → EventWriter → libsql) was loss-free up to ${oursRate} events/s ` +
+      `ours (Deno: Deno.listenDatagram read on a worker thread (ThreadedLogReceiver) → EventWriter → libsql on the main thread) was loss-free up to ${oursRate} events/s ` +
       `(median of ${REPS} searches: ${bests("ours").join(", ")}), rsyslog (imudp → omfile) up to ${peerRate}/s (${bests("peer").join(", ")}): ` +
       `ratio ${ratio}; goal ≥ ${GOAL_RATE}/s and ≥ ${GOAL_RATIO}× rsyslog: ${pass ? "met" : "missed"}.`,
       `Node 20 on the same path (reference, one search): ${nodeRate}/s. CPU per 100k datagrams at each one's best rate: ` +
@@ -272,16 +273,15 @@ export async function benchIngest(log: Log): Promise<BenchResult> {
       `the socket dropped none, and all was stored within ${DRAIN_LIMIT_S} s of the last datagram.`,
       ...(loss && best
         ? [
-          `Why ours loses (medians over the searches): the writer's batch (classify, incidents, rollups, then libsql's synchronous ` +
-          `commit) holds the event loop, and nothing reads the socket meanwhile. At its best rate (${best.rate}/s) the longest batch took ` +
-          `${best.longestBatchMs} ms while the buffer lasts ${best.bufferLastsMs} ms; at its first failing rate (${loss.rate}/s) ` +
-          `${loss.longestBatchMs} ms against ${loss.bufferLastsMs} ms. A 250 ms window at R events/s makes a batch of R/4 events, ` +
-          `so the stall grows with R while the time the buffer lasts shrinks with it.`,
-          `CPU per event at the best rate: ${best.perEventCpuMicros.total} µs = parse ${best.perEventCpuMicros.parse} + prepare ` +
-          `${best.perEventCpuMicros.prepare} + commit ${best.perEventCpuMicros.commit} + socket receive, event loop and GC ` +
-          `${best.perEventCpuMicros.receiveLoopGcRest}, nearly all of it on the one JS thread that also reads the socket: ` +
-          `a whole core of it would carry about ${Math.round(1e6 / best.perEventCpuMicros.total)} events/s even without the stalls ` +
-          `(details.where; ingest-why has more).`,
+          `Where the time goes at the best rate (${best.rate}/s; medians over the searches): parse ${best.perEventCpuMicros.parse} µs ` +
+          `CPU per event (receiver thread), prepare ${best.perEventCpuMicros.prepare} µs (classify, incidents, rollups, statements) and ` +
+          `commit ${best.perEventCpuMicros.commit} µs (both on the main thread, wall time), and ${best.perEventCpuMicros.receiveLoopGcRest} µs ` +
+          `of other CPU (socket receive, handing records between threads, GC): ${best.perEventCpuMicros.total} µs of CPU in all, so ` +
+          `${Math.round(2e6 / best.perEventCpuMicros.total)} events/s would fill both cores, the sender's share aside; the main thread ` +
+          `alone carries at most ${Math.round(1e6 / (best.perEventCpuMicros.prepare + best.perEventCpuMicros.commit))}/s. ` +
+          `At the first failing rate (${loss.rate}/s) the longest batch took ${loss.longestBatchMs} ms (commit ${loss.longestCommitMs} ms) ` +
+          `while the socket's buffer lasts ${loss.bufferLastsMs} ms; the socket is read on its own thread, so a lost datagram means ` +
+          `that thread did not get a core in time (details.where; ingest-why has more).`,
         ]
         : []),
     ];
@@ -397,7 +397,7 @@ export async function benchIngestWhy(log: Log): Promise<BenchResult> {
         `ours ${oursDefault}/s, rsyslog ${peerDefault}/s, Node ${atDefault.node!.best}/s (one search each).`,
         `The socket and parse path alone (no database, the queue drained every 250 ms), 4 MiB buffer: Deno ${receiveOnly.ours!.best}/s, ` +
         `Node ${receiveOnly.node!.best}/s.`,
-        `CPU per event at ${fixedRate}/s (medians of 3, µs): Deno ${o.total} = parse ${o.parse} + prepare ${o.prepare} + ` +
+        `Per event at ${fixedRate}/s (medians of 3, µs; prepare and commit as the writer's wall time): Deno ${o.total} CPU = parse ${o.parse} + prepare ${o.prepare} + ` +
         `commit ${o.commit} + socket receive, event loop and GC ${o.receiveLoopGcRest}; the same process without the database ` +
         `${o.receiveAndParseWithoutDatabase}. Node ${n.total} = parse ${n.parse} + prepare ${n.prepare} + commit ${n.commit} + ` +
         `rest ${n.receiveLoopGcRest}; without the database ${n.receiveAndParseWithoutDatabase}.`,

@@ -58,6 +58,7 @@ async function measure(maxBatch: number, total: number): Promise<void> {
       // The machine is shared: CPU time says what the writer needs, wall time what it got.
       eventsPerCpuSecond: Math.round(c.written / (cpuUs / 1e6)),
       maxBatchMs: Math.round(c.maxBatchMs),
+      prepareUsPerEvent: Number((c.prepareMs * 1000 / c.written).toFixed(2)), commitUsPerEvent: Number((c.commitMs * 1000 / c.written).toFixed(2)),
       incidents: c.incidentsOpened, dbBytes: bytes, mbPerMillionEvents: Math.round((bytes / c.written) * 1e6 / 1e5) / 10,
     });
   } finally {
