@@ -13,7 +13,7 @@ export type DatagramPeer = { readonly address: string; readonly port: number };
  */
 export type DatagramHandler = (data: Uint8Array, peer: DatagramPeer) => void;
 
-export type DatagramSocketImplementation = "deno" | "node";
+export type DatagramSocketImplementation = "deno-ffi" | "deno" | "node";
 
 export interface DatagramSocket {
   /** Which implementation this is (the benches report it). */
@@ -30,7 +30,7 @@ export interface DatagramSocket {
   send(data: Uint8Array, port: number, address: string): Promise<void>;
   /** The bound address and port (the port the kernel chose when bound to 0). */
   local(): DatagramPeer;
-  /** SO_RCVBUF as the kernel reports it (Node), or undefined when unknown (Deno). */
+  /** SO_RCVBUF as the kernel reports it (Node, deno-ffi), or undefined when unknown (Deno.listenDatagram). */
   recvBufferBytes(): number | undefined;
   /** Stops receiving and releases the port. Idempotent. */
   close(): Promise<void>;
@@ -41,9 +41,9 @@ export type BindDatagramOptions = {
   address: string;
   /** 0 lets the kernel choose. */
   port: number;
-  /** Requested SO_RCVBUF (Node only; see the module comment). */
+  /** Requested SO_RCVBUF (Node and deno-ffi; see socket.ts). */
   recvBufferBytes?: number;
-  /** Default "auto": Deno.listenDatagram when available, else node:dgram. */
+  /** Default "auto": under Deno libc through FFI when allowed, else Deno.listenDatagram; else node:dgram. */
   implementation?: "auto" | DatagramSocketImplementation;
 };
 

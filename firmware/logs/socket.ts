@@ -1,16 +1,18 @@
 /**
  * The datagram socket interface every hot UDP path sits behind (the log receiver, the
- * syslog sender; the DNS filter can use it too), with one implementation per runtime:
- * `Deno.listenDatagram` under Deno (the fastest Deno offers, measured in DESIGN "Runtime")
- * and `node:dgram` under Node. Pure code never touches a socket API; it gets a
- * DatagramSocket.
+ * syslog sender, the DNS filter), with one implementation per runtime: under Deno (the box)
+ * libc's recvmmsg/sendto through FFI when --allow-ffi is granted (socket-ffi.ts: about half
+ * the CPU per datagram), else `Deno.listenDatagram` (DESIGN "Runtime"); `node:dgram` under
+ * Node. Pure code never touches a socket API; it gets a DatagramSocket.
  *
- * Receive buffer: Node sets SO_RCVBUF from `recvBufferBytes` (capped by
- * net.core.rmem_max). Deno has no per-socket option, and node:dgram's recvBufferSize under
- * Deno allocates that much per datagram instead (DESIGN "Deno traps"), so under Deno the
- * option is ignored and the box image sets net.core.rmem_default instead.
+ * Receive buffer: Node and the FFI socket set SO_RCVBUF from `recvBufferBytes` (capped by
+ * net.core.rmem_max, which the FFI socket passes with CAP_NET_ADMIN). Deno.listenDatagram
+ * has no per-socket option, and node:dgram's recvBufferSize under Deno allocates that much
+ * per datagram instead (DESIGN "Deno traps"), so there the option is ignored and the box
+ * image's net.core.rmem_default applies.
  */
 import { bindDenoDatagramSocket } from "./socket-deno.ts";
+import { bindFfiDatagramSocket, ffiDatagramAvailable } from "./socket-ffi.ts";
 import { bindNodeDatagramSocket } from "./socket-node.ts";
 import { DatagramBindError, denoDatagramApi, isDeno, type BindDatagramOptions, type DatagramSocket } from "./socket-types.ts";
 
@@ -26,12 +28,16 @@ export {
 
 /**
  * Binds a datagram socket with the implementation for this runtime. Under Deno without
- * `--unstable-net` (or deno.json `"unstable": ["net"]`) "auto" falls back to node:dgram
- * without a receive-buffer size (and `implementation` says so); asking for "deno" there
- * throws DatagramBindError.
+ * --allow-ffi "auto" takes Deno.listenDatagram; without `--unstable-net` either (or deno.json
+ * `"unstable": ["net"]`) it falls back to node:dgram without a receive-buffer size (and
+ * `implementation` says so); asking for "deno" or "deno-ffi" where they cannot work throws
+ * DatagramBindError.
  */
 export async function bindDatagramSocket(options: BindDatagramOptions): Promise<DatagramSocket> {
   const wanted = options.implementation ?? "auto";
+  if (wanted === "deno-ffi" || (wanted === "auto" && ffiDatagramAvailable())) {
+    return bindFfiDatagramSocket(options);
+  }
   const deno = denoDatagramApi();
   if (wanted === "deno" || (wanted === "auto" && deno !== undefined)) {
     if (deno === undefined) {

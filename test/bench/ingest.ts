@@ -192,7 +192,7 @@ async function startAll(scope: Scope, env: IngestEnv): Promise<{ ours: FirmwareR
   // Node's receiver would ask for 4 MiB itself (8 MiB after the kernel doubles it): 0 leaves
   // the kernel's default, so that every side gets exactly the buffer the bench sets.
   const node = await startFirmwareReceiver(scope, env, "node", { recvBufferBytes: 0 });
-  if (!String(ours.startup.implementation).startsWith("deno")) throw new Error(`ours runs on ${String(ours.startup.implementation)}, not Deno.listenDatagram`);
+  if (!String(ours.startup.implementation).startsWith("deno-ffi")) throw new Error(`ours runs on ${String(ours.startup.implementation)}, not the box's FFI socket`);
   return { ours, peer, node };
 }
 
@@ -260,14 +260,14 @@ export async function benchIngest(log: Log): Promise<BenchResult> {
     const loss = oursWhere.atFirstLoss;
     const best = oursWhere.atBest;
     const notes = [
-      `ours (Deno: Deno.listenDatagram read on a worker thread (ThreadedLogReceiver) → EventWriter → libsql on the main thread) was loss-free up to ${oursRate} events/s ` +
+      `ours (Deno: the socket (${String(ours.startup.implementation)}) read on a worker thread (ThreadedLogReceiver) → EventWriter → libsql on the main thread) was loss-free up to ${oursRate} events/s ` +
       `(median of ${REPS} searches: ${bests("ours").join(", ")}), rsyslog (imudp → omfile) up to ${peerRate}/s (${bests("peer").join(", ")}): ` +
       `ratio ${ratio}; goal ≥ ${GOAL_RATE}/s and ≥ ${GOAL_RATIO}× rsyslog: ${pass ? "met" : "missed"}.`,
       `Node 20 on the same path (reference, one search): ${nodeRate}/s. CPU per 100k datagrams at each one's best rate: ` +
       `ours ${cost.cpuSecondsPer100k.median} s, Node ${nodeCost.cpuSecondsPer100k.median} s, rsyslog ${atBest("peer").cpuSecondsPer100k.median} s; ` +
       `RSS ours ${cost.rssMB.median} MB, Node ${nodeCost.rssMB.median} MB, rsyslog ${atBest("peer").rssMB.median} MB.`,
-      `Conditions: one network namespace, loopback; every receiving socket had ${BOX_RECV_BUFFER} B of receive buffer (what the box image's ` +
-      `net.core.rmem_default gives Deno's socket; set from outside with SO_RCVBUFFORCE on a pidfd_getfd duplicate, read back with ss), ` +
+      `Conditions: one network namespace, loopback; every receiving socket had ${BOX_RECV_BUFFER} B of receive buffer (what the firmware's log socket asks for ` +
+      `itself; set from outside with SO_RCVBUFFORCE on a pidfd_getfd duplicate, read back with ss), ` +
       `which holds about ${bufferDatagrams} of these ${footprint.payloadBytes}-byte datagrams (${footprint.perDatagram} B each). ` +
       `The databases and rsyslog's file on one tmpfs. Runs of ${RUN_SECONDS} s; a run passes when rows (lines) = datagrams sent, ` +
       `the socket dropped none, and all was stored within ${DRAIN_LIMIT_S} s of the last datagram.`,

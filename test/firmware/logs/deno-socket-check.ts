@@ -1,6 +1,7 @@
 // Run by socket.test.ts under Deno (the box's runtime): exercises bindDatagramSocket there
-// and prints one JSON report on stdout. With --unstable-net it must pick Deno.listenDatagram;
-// without it, node:dgram (and never set a receive-buffer size, DESIGN "Deno traps").
+// and prints one JSON report on stdout. With --allow-ffi it must pick libc through FFI (and
+// set the receive buffer it was asked for); with --unstable-net only, Deno.listenDatagram;
+// with neither, node:dgram (and never set a receive-buffer size, DESIGN "Deno traps").
 import { bindDatagramSocket, DatagramBindError, DatagramSocketError } from "../../../firmware/logs/socket.ts";
 
 const deadline = Date.now() + 5000;
@@ -34,17 +35,34 @@ dual.onMessage((_d, peer) => {
 });
 await tx.send(new Uint8Array([1]), dual.local().port, "127.0.0.1");
 while (dualPeer === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+// IPv6 both ways: from ::1 to the dual-stack socket, and its reply back.
+const tx6 = await bindDatagramSocket({ address: "::1", port: 0 });
+let v6Peer: string | undefined;
+let v6Reply: string | undefined;
+dual.onMessage((d, peer) => {
+  v6Peer = peer.address;
+  void dual.send(d, peer.port, peer.address);
+});
+tx6.onMessage((d) => {
+  v6Reply = new TextDecoder().decode(d);
+});
+await tx6.send(new TextEncoder().encode("six"), dual.local().port, "::1");
+while (v6Reply === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+await tx6.close();
 
+const recvBufferBytes = rx.recvBufferBytes() ?? null;
 await rx.close();
 await rx.close(); // idempotent
 await tx.close();
 await dual.close();
 console.log(JSON.stringify({
   implementation: rx.implementation,
-  recvBufferBytes: rx.recvBufferBytes() ?? null,
+  recvBufferBytes,
   received: got.map((g) => (g.text.length > 10 ? `${g.text.length} chars` : g.text)),
   peerIsSender: got.every((g) => g.peer.address === "127.0.0.1" && g.peer.port === tx.local().port),
   bindError,
   sendError,
   dualPeer,
+  v6Peer,
+  v6Reply,
 }));
