@@ -172,6 +172,8 @@ export async function bindLogReceiver(options: BindLogReceiverOptions): Promise<
     address: options.address,
     port: options.port,
     recvBufferBytes: options.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES,
+    // Throughput over latency: ulogd floods come in bursts, and nobody waits on a reply.
+    batching: true,
     ...(options.implementation === undefined ? {} : { implementation: options.implementation }),
   });
   const receiver = new LogReceiver(socket, options);

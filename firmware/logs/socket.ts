@@ -1,9 +1,10 @@
 /**
  * The datagram socket interface every hot UDP path sits behind (the log receiver, the
  * syslog sender, the DNS filter), with one implementation per runtime: under Deno (the box)
- * libc's recvmmsg/sendto through FFI when --allow-ffi is granted (socket-ffi.ts: about half
- * the CPU per datagram), else `Deno.listenDatagram` (DESIGN "Runtime"); `node:dgram` under
- * Node. Pure code never touches a socket API; it gets a DatagramSocket.
+ * `Deno.listenDatagram` (DESIGN "Runtime"), or for sockets that ask for `batching` (the log
+ * receiver) libc's recvmmsg/sendto through FFI when --allow-ffi is granted (socket-ffi.ts:
+ * about half the CPU per datagram, a little more latency each); `node:dgram` under Node.
+ * Pure code never touches a socket API; it gets a DatagramSocket.
  *
  * Receive buffer: Node and the FFI socket set SO_RCVBUF from `recvBufferBytes` (capped by
  * net.core.rmem_max, which the FFI socket passes with CAP_NET_ADMIN). Deno.listenDatagram
@@ -27,15 +28,16 @@ export {
 } from "./socket-types.ts";
 
 /**
- * Binds a datagram socket with the implementation for this runtime. Under Deno without
- * --allow-ffi "auto" takes Deno.listenDatagram; without `--unstable-net` either (or deno.json
+ * Binds a datagram socket with the implementation for this runtime. Under Deno "auto" takes
+ * the FFI socket for `batching` when --allow-ffi is granted, else Deno.listenDatagram; without
+ * `--unstable-net` (or deno.json
  * `"unstable": ["net"]`) it falls back to node:dgram without a receive-buffer size (and
  * `implementation` says so); asking for "deno" or "deno-ffi" where they cannot work throws
  * DatagramBindError.
  */
 export async function bindDatagramSocket(options: BindDatagramOptions): Promise<DatagramSocket> {
   const wanted = options.implementation ?? "auto";
-  if (wanted === "deno-ffi" || (wanted === "auto" && ffiDatagramAvailable())) {
+  if (wanted === "deno-ffi" || (wanted === "auto" && options.batching === true && ffiDatagramAvailable())) {
     return bindFfiDatagramSocket(options);
   }
   const deno = denoDatagramApi();

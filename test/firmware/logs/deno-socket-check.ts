@@ -5,7 +5,8 @@
 import { bindDatagramSocket, DatagramBindError, DatagramSocketError } from "../../../firmware/logs/socket.ts";
 
 const deadline = Date.now() + 5000;
-const rx = await bindDatagramSocket({ address: "127.0.0.1", port: 0, recvBufferBytes: 4 * 1024 * 1024 });
+// rx batches (as the log receiver does); the others do not, so the two kinds talk to each other.
+const rx = await bindDatagramSocket({ address: "127.0.0.1", port: 0, recvBufferBytes: 4 * 1024 * 1024, batching: true });
 const tx = await bindDatagramSocket({ address: "127.0.0.1", port: 0 });
 const got: { text: string; peer: { address: string; port: number } }[] = [];
 rx.onMessage((data, peer) => {
@@ -28,7 +29,7 @@ try {
 } catch (err) {
   sendError = err instanceof DatagramSocketError ? "DatagramSocketError" : String(err);
 }
-const dual = await bindDatagramSocket({ address: "::", port: 0 });
+const dual = await bindDatagramSocket({ address: "::", port: 0, batching: true });
 let dualPeer: string | undefined;
 dual.onMessage((_d, peer) => {
   dualPeer = peer.address;
@@ -48,6 +49,7 @@ tx6.onMessage((d) => {
 });
 await tx6.send(new TextEncoder().encode("six"), dual.local().port, "::1");
 while (v6Reply === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+const tx6Implementation = tx6.implementation;
 await tx6.close();
 
 const recvBufferBytes = rx.recvBufferBytes() ?? null;
@@ -57,6 +59,7 @@ await tx.close();
 await dual.close();
 console.log(JSON.stringify({
   implementation: rx.implementation,
+  others: [tx.implementation, dual.implementation, tx6Implementation],
   recvBufferBytes,
   received: got.map((g) => (g.text.length > 10 ? `${g.text.length} chars` : g.text)),
   peerIsSender: got.every((g) => g.peer.address === "127.0.0.1" && g.peer.port === tx.local().port),
