@@ -93,8 +93,10 @@ export function findFingerprint(t: DomainTable, hi: number, lo: number): number 
 
 export type TableBuildError = { kind: "too-many-names"; max: number } | { kind: "too-many-rule-combinations"; max: number };
 
-/** Fingerprints inserted together. */
-const BATCH = 4096;
+/** Fingerprints inserted together, at most (fewer for small tables). */
+const MAX_BATCH = 65_536;
+/** A batch is ordered by this many top bits of the fingerprint before it goes in. */
+const ORDER_BITS = 12;
 
 /** Above this load the builder grows the table (linear probing degrades quickly past it). */
 const MAX_LOAD = 0.8;
@@ -117,9 +119,12 @@ export class DomainTableBuilder {
   private readonly palette: Uint16Array[] = [];
   private readonly paletteIndex = new Map<string, number>();
   private readonly merged = new Map<number, number>();
-  private readonly batchHi = new Uint32Array(BATCH);
-  private readonly batchLo = new Uint32Array(BATCH);
-  private readonly batchRef = new Uint16Array(BATCH);
+  private readonly batch: number;
+  private readonly batchHi: Uint32Array;
+  private readonly batchLo: Uint32Array;
+  private readonly batchRef: Uint16Array;
+  private readonly order: Uint32Array;
+  private readonly buckets = new Uint32Array((1 << ORDER_BITS) + 1);
   private pending = 0;
   private lastRef = -1;
   private lastIdx = -1;
@@ -129,6 +134,11 @@ export class DomainTableBuilder {
   constructor(private readonly maxNames: number, expectedNames = 1024) {
     this.capacity = capacityFor(Math.min(Math.max(expectedNames, 16), maxNames));
     this.slots = new Uint32Array(this.capacity * 2);
+    this.batch = Math.min(MAX_BATCH, Math.max(1024, expectedNames));
+    this.batchHi = new Uint32Array(this.batch);
+    this.batchLo = new Uint32Array(this.batch);
+    this.batchRef = new Uint16Array(this.batch);
+    this.order = new Uint32Array(this.batch);
   }
 
   /** Distinct names so far (after the pending batch is in). */
@@ -156,14 +166,14 @@ export class DomainTableBuilder {
    * latest in `finish`.
    */
   add(hi: number, lo: number, ref: RuleRef): boolean {
-    // Inserts go in batches: a tight loop of random writes overlaps its cache misses, one
-    // insert between two parsed lines does not (about 2x on a million names).
+    // Inserts go in batches: a tight loop of writes overlaps its cache misses, one insert
+    // between two parsed lines does not (about 2x on a million names).
     const n = this.pending;
     this.batchHi[n] = hi;
     this.batchLo[n] = lo;
     this.batchRef[n] = ref;
     this.pending = n + 1;
-    if (this.pending === BATCH || this.size + this.pending > this.maxNames) return this.flush();
+    if (this.pending === this.batch || this.size + this.pending > this.maxNames) return this.flush();
     return true;
   }
 
@@ -171,8 +181,25 @@ export class DomainTableBuilder {
   private flush(): boolean {
     const n = this.pending;
     this.pending = 0;
-    for (let k = 0; k < n; k++) {
-      if (!this.insert(this.batchHi[k] ?? 1, this.batchLo[k] ?? 0, this.batchRef[k] ?? 0)) return false;
+    // In the order of their home slots (which grow with the fingerprint's top bits: a counting
+    // sort on those), so the inserts walk the table one way instead of missing the cache at
+    // random: about 15 % of a million-name build. The result does not depend on the order.
+    const hi = this.batchHi;
+    if (this.size + n > this.maxNames) {
+      // The budget runs out in this batch: the names first in the list get in, in list order.
+      for (let k = 0; k < n; k++) if (!this.insert(hi[k] ?? 1, this.batchLo[k] ?? 0, this.batchRef[k] ?? 0)) return false;
+      return true;
+    }
+    const buckets = this.buckets;
+    const shift = 32 - ORDER_BITS;
+    buckets.fill(0);
+    for (let k = 0; k < n; k++) buckets[((hi[k] ?? 0) >>> shift) + 1]!++;
+    for (let b = 1; b < buckets.length; b++) buckets[b]! += buckets[b - 1]!;
+    const order = this.order;
+    for (let k = 0; k < n; k++) order[buckets[(hi[k] ?? 0) >>> shift]!++] = k;
+    for (let j = 0; j < n; j++) {
+      const k = order[j] ?? 0;
+      if (!this.insert(hi[k] ?? 1, this.batchLo[k] ?? 0, this.batchRef[k] ?? 0)) return false;
     }
     return true;
   }
