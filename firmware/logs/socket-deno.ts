@@ -91,6 +91,10 @@ class DenoDatagramSocket implements DatagramSocket {
   }
 
   async send(data: Uint8Array, port: number, address: string): Promise<void> {
+    // Deno.listenDatagram takes any number and sends to it modulo 65536.
+    if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
+      throw new DatagramSocketError(`cannot send to ${address}:${port}: not a port`, { code: "ERR_SOCKET_BAD_PORT" });
+    }
     try {
       await this.#conn.send(data, { transport: "udp", hostname: address, port });
     } catch (err) {

@@ -13,8 +13,10 @@
  *
  * Memory the kernel writes into (datagrams, peer addresses, message headers) comes from
  * malloc, never from the JS heap: a receive in flight on the pool thread must never write
- * into memory the garbage collector may move or free (a worker can be terminated with a
- * receive in flight; its arena is then leaked, not freed under the kernel's feet).
+ * into memory the garbage collector may move or free. An arena is never freed: a closed
+ * socket's goes back to a pool for the next bind (a handler that wrongly kept `data` reads
+ * stale bytes, as with the other implementations, instead of crashing the process), and a
+ * worker terminated with a receive in flight simply leaks its own.
  *
  * Layouts are those of 64-bit Linux (x86-64 and arm64 alike): iovec 16 bytes, msghdr 56,
  * mmsghdr 64 (msg_len at 56), sockaddr_in 16, sockaddr_in6 28.
@@ -66,8 +68,14 @@ const IOVEC = 16;
 const MMSGHDR = 64;
 /** Synchronous drains after one wait before yielding to the event loop. */
 const DRAIN_ROUNDS = 8;
-/** A blocked receive wakes at least this often (so a lost wake-up cannot hang a close). */
-const WAIT_TIMEOUT_US = 500_000n;
+/**
+ * A blocked receive wakes at least this often. Only a safety net: close() shuts the socket
+ * down for reading, which wakes a waiting receive at once (shutdown returns ENOTCONN on an
+ * unconnected UDP socket, but still wakes it, and later waits return at once).
+ */
+const WAIT_TIMEOUT_SECONDS = 5n;
+/** The largest SO_RCVBUF asked for (the option is an int; the kernel doubles it). */
+const MAX_RECV_BUFFER = 1 << 30;
 const RETRY_FIRST_MS = 10;
 const RETRY_MAX_MS = 1000;
 
@@ -83,7 +91,8 @@ type Libc = {
   shutdown(fd: number, how: number): number;
   close(fd: number): number;
   malloc(size: bigint): Pointer;
-  free(p: Pointer): void;
+  if_nametoindex(name: Uint8Array): number;
+  if_indextoname(index: number, name: Uint8Array): Pointer;
   errno(): number;
 };
 
@@ -109,7 +118,8 @@ function loadLibc(): { deno: DenoFfi; libc: Libc } | undefined {
       shutdown: { parameters: ["i32", "i32"], result: "i32" },
       close: { parameters: ["i32"], result: "i32" },
       malloc: { parameters: ["usize"], result: "pointer" },
-      free: { parameters: ["pointer"], result: "void" },
+      if_nametoindex: { parameters: ["buffer"], result: "u32" },
+      if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
       __errno_location: { parameters: [], result: "pointer" },
     }).symbols;
     const errnoAt = s.__errno_location as () => Pointer;
@@ -135,9 +145,18 @@ export function ffiDatagramAvailable(): boolean {
 
 const errnoName = (n: number): string => ERRNO_NAMES[n] ?? `errno ${n}`;
 
-/** The sockaddr for (address, port) on a socket of `family`; undefined when the address cannot go there. */
-function buildSockaddr(out: Uint8Array, family: number, address: string, port: number): number | undefined {
+const ARENA_BYTES = VLEN * (SLOT + SOCKADDR + IOVEC + MMSGHDR);
+/** Arenas of closed sockets, for the next bind (never freed: see the module comment). */
+const arenaPool: NonNullable<Pointer>[] = [];
+
+/**
+ * The sockaddr for (address, port) on a socket of `family`; undefined when the address
+ * cannot go there or the port is not one. An IPv6 zone ("fe80::1%eth0", "fe80::1%2") becomes
+ * the scope id.
+ */
+function buildSockaddr(libc: Libc, out: Uint8Array, family: number, address: string, port: number): number | undefined {
   out.fill(0);
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) return undefined;
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const v4 = isIP(address) === 4 ? parseIpv4(address) : undefined;
   if (family === AF_INET) {
@@ -155,9 +174,16 @@ function buildSockaddr(out: Uint8Array, family: number, address: string, port: n
     view.setUint32(20, v4, false);
     return SOCKADDR;
   }
-  const groups = isIP(address) === 6 ? parseIpv6Groups(address) : undefined;
+  const zoneAt = address.indexOf("%");
+  const groups = isIP(address) === 6 ? parseIpv6Groups(zoneAt < 0 ? address : address.slice(0, zoneAt)) : undefined;
   if (groups === undefined) return undefined;
   for (let i = 0; i < 8; i++) view.setUint16(8 + 2 * i, groups[i]!, false);
+  if (zoneAt >= 0) {
+    const zone = address.slice(zoneAt + 1);
+    const scope = /^\d{1,10}$/.test(zone) ? Number(zone) : libc.if_nametoindex(new TextEncoder().encode(`${zone}\0`));
+    if (scope === 0 || scope > 0xffffffff) return undefined;
+    view.setUint32(24, scope, true);
+  }
   return SOCKADDR;
 }
 
@@ -168,8 +194,10 @@ export function bindFfiDatagramSocket(options: { address: string; port: number; 
   const { deno, libc } = loaded;
   const family = isIP(options.address) === 4 ? AF_INET : AF_INET6;
   const sa = new Uint8Array(SOCKADDR);
-  const saLength = buildSockaddr(sa, family, options.address, options.port);
-  if (saLength === undefined) return Promise.reject(new DatagramBindError(`cannot bind UDP ${options.address}:${options.port}: not an IP address`));
+  const saLength = buildSockaddr(libc, sa, family, options.address, options.port);
+  if (saLength === undefined) {
+    return Promise.reject(new DatagramBindError(`cannot bind UDP ${options.address}:${options.port}: not an IP address and port`, { code: "EINVAL" }));
+  }
   const fd = libc.socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Promise.reject(new DatagramBindError(`cannot create a UDP socket: ${errnoName(libc.errno())}`));
   const fail = (what: string): Promise<never> => {
@@ -181,18 +209,19 @@ export function bindFfiDatagramSocket(options: { address: string; port: number; 
   // "::" takes IPv4 too, as Deno.listenDatagram and node:dgram do.
   if (family === AF_INET6 && libc.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, int(options.address === "::" ? 0 : 1), 4) !== 0) return fail("IPV6_V6ONLY");
   if (options.recvBufferBytes !== undefined && options.recvBufferBytes > 0) {
-    // FORCE passes net.core.rmem_max with CAP_NET_ADMIN (the firmware has it); else the capped one.
-    const half = int(Math.floor(options.recvBufferBytes / 2));
-    if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, half, 4) !== 0) libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, half, 4);
+    // As node:dgram's recvBufferSize: the value is asked for, the kernel doubles it. FORCE
+    // passes net.core.rmem_max with CAP_NET_ADMIN (the firmware has it); else it is capped there.
+    const wanted = int(Math.min(MAX_RECV_BUFFER, Math.floor(options.recvBufferBytes)));
+    if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, wanted, 4) !== 0) libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, wanted, 4);
   }
-  const timeout = new Uint8Array(new BigInt64Array([0n, WAIT_TIMEOUT_US]).buffer);
+  const timeout = new Uint8Array(new BigInt64Array([WAIT_TIMEOUT_SECONDS, 0n]).buffer);
   if (libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16) !== 0) return fail("SO_RCVTIMEO");
   if (libc.bind(fd, sa, saLength) !== 0) return fail("bind");
   const bound = new Uint8Array(SOCKADDR);
   const boundLength = new Uint8Array(new Uint32Array([SOCKADDR]).buffer);
   if (libc.getsockname(fd, bound, boundLength) !== 0) return fail("getsockname");
   const port = new DataView(bound.buffer).getUint16(2, false);
-  const arena = libc.malloc(BigInt(VLEN * (SLOT + SOCKADDR + IOVEC + MMSGHDR)));
+  const arena = arenaPool.pop() ?? libc.malloc(BigInt(ARENA_BYTES));
   if (arena === null) {
     libc.close(fd);
     return Promise.reject(new DatagramBindError("cannot allocate the socket's receive buffers"));
@@ -206,7 +235,7 @@ class FfiDatagramSocket implements DatagramSocket {
   readonly #fd: number;
   readonly #family: number;
   readonly #local: DatagramPeer;
-  readonly #arena: Pointer;
+  readonly #arena: NonNullable<Pointer>;
   readonly #msgs: Pointer;
   readonly #data: Uint8Array;
   readonly #names: DataView;
@@ -216,6 +245,8 @@ class FfiDatagramSocket implements DatagramSocket {
   #sendLength = 0;
   #peers = new Map<number, string>();
   #handler: DatagramHandler | undefined;
+  /** Ends the receive loop's back-off sleep early (close). */
+  #wake: (() => void) | undefined;
   #errorHandler: ((error: DatagramSocketError) => void) | undefined;
   #loop: Promise<void> | undefined;
   #closing = false;
@@ -227,7 +258,7 @@ class FfiDatagramSocket implements DatagramSocket {
     this.#family = family;
     this.#local = local;
     this.#arena = arena;
-    const size = VLEN * (SLOT + SOCKADDR + IOVEC + MMSGHDR);
+    const size = ARENA_BYTES;
     const buffer = deno.UnsafePointer.value(arena);
     const base = typeof buffer === "bigint" ? buffer : BigInt(buffer);
     const memory = deno.UnsafePointerView.getArrayBuffer(arena, size);
@@ -265,6 +296,14 @@ class FfiDatagramSocket implements DatagramSocket {
     for (let i = 0; i < n; i++) this.#headers.setUint32(i * MMSGHDR + 8, SOCKADDR, true);
   }
 
+  #reportError(error: DatagramSocketError): void {
+    try {
+      this.#errorHandler?.(error);
+    } catch {
+      // A throwing error handler must not end the receive loop.
+    }
+  }
+
   async #receiveLoop(): Promise<void> {
     let retryMs = RETRY_FIRST_MS;
     while (!this.#closing) {
@@ -273,13 +312,26 @@ class FfiDatagramSocket implements DatagramSocket {
       let n = await this.#libc.recvmmsgWait(this.#fd, this.#msgs, VLEN, MSG_WAITFORONE, null);
       if (this.#closing) return;
       if (n < 0) {
-        // The wait timed out (SO_RCVTIMEO), or failed: only a fast failure is an error.
+        // The wait timed out (SO_RCVTIMEO), or failed: only a fast failure is an error. Its
+        // errno belongs to the pool thread: ask again here, synchronously, to learn it.
         if (performance.now() - started < 100) {
-          this.#errorHandler?.(new DatagramSocketError("UDP receive failed"));
-          await new Promise((resolve) => setTimeout(resolve, retryMs));
-          retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+          this.#resetNames(VLEN);
+          n = this.#libc.recvmmsgNow(this.#fd, this.#msgs, VLEN, MSG_DONTWAIT, null);
+          if (n < 0) {
+            const code = errnoName(this.#libc.errno());
+            if (code !== "EAGAIN" && code !== "EINTR") {
+              this.#reportError(new DatagramSocketError(`UDP receive failed: ${code}`, { code }));
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(() => { this.#wake = undefined; resolve(); }, retryMs);
+                this.#wake = () => { clearTimeout(timer); resolve(); };
+              });
+              retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+            }
+            continue;
+          }
+        } else {
+          continue;
         }
-        continue;
       }
       retryMs = RETRY_FIRST_MS;
       for (let round = 0; n > 0 && !this.#closing; round++) {
@@ -292,7 +344,9 @@ class FfiDatagramSocket implements DatagramSocket {
   }
 
   #deliver(n: number): void {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n && !this.#closing; i++) {
+      // No sender address: not a datagram from anyone (what a receive cut short by shutdown returns).
+      if (this.#headers.getUint32(i * MMSGHDR + 8, true) === 0) continue;
       const length = this.#headers.getUint32(i * MMSGHDR + 56, true);
       const data = this.#data.subarray(i * SLOT, i * SLOT + length);
       const peer = this.#peerOf(i);
@@ -300,7 +354,7 @@ class FfiDatagramSocket implements DatagramSocket {
         this.#handler?.(data, peer);
       } catch (err) {
         // A handler bug must not stop the receive loop: report it and go on.
-        this.#errorHandler?.(new DatagramSocketError("datagram handler threw", { cause: err }));
+        this.#reportError(new DatagramSocketError("datagram handler threw", { cause: err }));
       }
     }
   }
@@ -324,13 +378,27 @@ class FfiDatagramSocket implements DatagramSocket {
     }
     const groups = new Uint16Array(8);
     for (let k = 0; k < 8; k++) groups[k] = v.getUint16(at + 8 + 2 * k, false);
-    return { address: formatIpv6Groups(groups), port };
+    const scope = v.getUint32(at + 24, true);
+    // A link-local peer keeps its zone, or a reply could leave by the wrong link.
+    return { address: scope === 0 ? formatIpv6Groups(groups) : `${formatIpv6Groups(groups)}%${this.#zoneName(scope)}`, port };
+  }
+
+  #zoneName(index: number): string {
+    const name = new Uint8Array(16);
+    if (this.#libc.if_indextoname(index, name) === null) return String(index);
+    const end = name.indexOf(0);
+    return new TextDecoder().decode(name.subarray(0, end < 0 ? name.length : end));
   }
 
   send(data: Uint8Array, port: number, address: string): Promise<void> {
+    // After close the descriptor may already be someone else's.
+    if (this.#closing) return Promise.reject(new DatagramSocketError(`cannot send to ${address}:${port}: the socket is closed`, { code: "EBADF" }));
+    if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
+      return Promise.reject(new DatagramSocketError(`cannot send to ${address}:${port}: not a port`, { code: "ERR_SOCKET_BAD_PORT" }));
+    }
     const key = `${address}|${port}`;
     if (key !== this.#sendKey) {
-      const length = buildSockaddr(this.#sendTo, this.#family, address, port);
+      const length = buildSockaddr(this.#libc, this.#sendTo, this.#family, address, port);
       if (length === undefined) {
         this.#sendKey = "";
         return Promise.reject(new DatagramSocketError(`cannot send to ${address}:${port}: not an address this socket can reach`, { code: "EAFNOSUPPORT" }));
@@ -352,6 +420,7 @@ class FfiDatagramSocket implements DatagramSocket {
   }
 
   recvBufferBytes(): number | undefined {
+    if (this.#closing) return undefined;
     const value = new Uint8Array(4);
     const length = new Uint8Array(new Uint32Array([4]).buffer);
     if (this.#libc.getsockopt(this.#fd, SOL_SOCKET, SO_RCVBUF, value, length) !== 0) return undefined;
@@ -363,10 +432,14 @@ class FfiDatagramSocket implements DatagramSocket {
       this.#closing = true;
       // Wakes a receive blocked on the pool thread (it returns at once), then the fd can go.
       this.#libc.shutdown(this.#fd, SHUT_RD);
-      await this.#loop;
-      this.#libc.close(this.#fd);
-      // No receive is in flight once the loop has ended: the arena can go.
-      this.#libc.free(this.#arena);
+      this.#wake?.();
+      try {
+        await this.#loop;
+      } finally {
+        this.#libc.close(this.#fd);
+        // No receive is in flight once the loop has ended: the next bind may reuse the arena.
+        arenaPool.push(this.#arena);
+      }
     })();
     return this.#closed;
   }

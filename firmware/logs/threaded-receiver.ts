@@ -16,6 +16,9 @@ import type { LogRecord, ReceiverCounters } from "./types.ts";
 
 type Rejections = Partial<Record<RejectReason, number>>;
 
+/** How long close() waits for the worker to hand over and stop. */
+const STOP_DEADLINE_MS = 3000;
+
 type FromWorker =
   | { type: "ready"; local: DatagramPeer; implementation: string }
   | { type: "error"; message: string }
@@ -32,6 +35,7 @@ export class ThreadedLogReceiver {
   #localDropped = 0;
   #stopped: Promise<void> | undefined;
   #onStopped: (() => void) | undefined;
+  #onError: ((e: Error) => void) | undefined;
 
   private constructor(worker: Worker, capacity: number) {
     this.#worker = worker;
@@ -43,6 +47,7 @@ export class ThreadedLogReceiver {
     const { onError, ...rest } = options;
     const worker = new Worker(new URL("./receiver-thread.ts", import.meta.url).href, { type: "module" });
     const self = new ThreadedLogReceiver(worker, options.capacity ?? DEFAULT_QUEUE_CAPACITY);
+    self.#onError = onError;
     return new Promise((resolve, reject) => {
       worker.onerror = (e) => {
         e.preventDefault();
@@ -107,10 +112,21 @@ export class ThreadedLogReceiver {
     return undefined;
   }
 
-  /** Stops the socket; everything the worker had parsed is handed over before this resolves. */
+  /**
+   * Stops the socket; everything the worker had parsed is handed over before this resolves.
+   * A worker that does not answer within STOP_DEADLINE_MS (it died) is terminated: what it
+   * still held is lost and counted nowhere, so this is said on onError.
+   */
   close(): Promise<void> {
     this.#stopped ??= new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => {
+        this.#onStopped = undefined;
+        this.#worker.terminate();
+        this.#onError?.(new Error(`log receiver thread did not stop within ${STOP_DEADLINE_MS} ms; terminated`));
+        resolve();
+      }, STOP_DEADLINE_MS);
       this.#onStopped = () => {
+        clearTimeout(deadline);
         this.#worker.terminate();
         resolve();
       };

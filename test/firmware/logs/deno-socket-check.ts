@@ -52,8 +52,31 @@ while (v6Reply === undefined && Date.now() < deadline) await new Promise((r) => 
 const tx6Implementation = tx6.implementation;
 await tx6.close();
 
+// A burst of more than two recvmmsg calls hold (64 each), so the FFI socket's drain rounds
+// run; small enough for the kernel's default buffer (the Deno.listenDatagram socket's).
+let burst = 0;
+rx.onMessage(() => {
+  burst++;
+});
+for (let i = 0; i < 150; i++) await tx.send(new Uint8Array([i & 0xff]), port, "127.0.0.1");
+while (burst < 150 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+let badPort: string | undefined;
+try {
+  await tx.send(new Uint8Array([1]), 70_000, "127.0.0.1");
+} catch (err) {
+  badPort = err instanceof DatagramSocketError ? "DatagramSocketError" : String(err);
+}
 const recvBufferBytes = rx.recvBufferBytes() ?? null;
+// Closing a socket whose receive is waiting must not wait for a timeout.
+const closeStarted = performance.now();
 await rx.close();
+const closeFast = performance.now() - closeStarted < 500;
+let sendAfterClose: string | undefined;
+try {
+  await rx.send(new Uint8Array([1]), tx.local().port, "127.0.0.1");
+} catch (err) {
+  sendAfterClose = err instanceof DatagramSocketError ? "DatagramSocketError" : String(err);
+}
 await rx.close(); // idempotent
 await tx.close();
 await dual.close();
@@ -68,4 +91,8 @@ console.log(JSON.stringify({
   dualPeer,
   v6Peer,
   v6Reply,
+  burst,
+  badPort,
+  closeFast,
+  sendAfterClose,
 }));
