@@ -18,10 +18,11 @@ import { storedListText } from "../../firmware/dns/list-store.ts";
 import { DnsPolicy } from "../../policies/schema.ts";
 import { loadDnsBenchData, writeDnsLists, writeQueryMix } from "./dns-data.ts";
 import {
-  createDnsBenchLab, dnsperf, OURS_PORT, PEER_PORT, restingRssMb, rssMb, startOurs, startPeer, startUpstream, UPSTREAM, UPSTREAM_ANSWER,
+  createDnsBenchLab, dnsperf, OURS_PORT, PEER_PORT, restingRssMb, rssMb, rssParts, startOurs, startPeer, startUpstream, UPSTREAM, UPSTREAM_ANSWER,
   waitAnswer, type DnsBenchLab,
 } from "./dns-sides.ts";
 import { machineInfo, median, summarise, type BenchResult } from "./measure.ts";
+import { DENO_RUNTIME_FLAGS } from "../../firmware/deno-permissions.ts";
 import { Scope } from "./scope.ts";
 import type { LabProcess } from "../lab/lab.ts";
 
@@ -40,20 +41,31 @@ export function matcherBytesPerName(listPath: string): { names: number; bytes: n
   return { names: r.filter.names, bytes: r.filter.bytes, bytesPerName: Number((r.filter.bytes / r.filter.names).toFixed(2)), compileS };
 }
 
-type Phase = { restMb: number; restWaitS: number; loadMb: number; loadMaxMb: number };
+/** RSS (MB) at rest and under load; anonymous / file-backed parts at rest and at the load peak. */
+type Phase = { restMb: number; restWaitS: number; loadMb: number; loadMaxMb: number; restAnonMb: number; restFileMb: number; loadMaxAnonMb: number; loadMaxFileMb: number };
 
 /** RSS at rest, then during and after 10 s of 2k q/s of the mix (sampled every 250 ms). */
 async function memoryPhases(b: DnsBenchLab, pid: number, port: number, mix: string): Promise<Phase> {
   const rest = await restingRssMb(pid);
+  const restParts = await rssParts(pid);
   let max = 0;
-  const sampler = setInterval(() => void rssMb(pid).then((m) => (max = Math.max(max, m)), () => {}), 250);
+  let maxParts = restParts;
+  const sampler = setInterval(() => void rssParts(pid).then((m) => {
+    if (m.rss > max) {
+      max = m.rss;
+      maxParts = m;
+    }
+  }, () => {}), 250);
   try {
     await dnsperf(b.lab, port, mix, 10, ["-Q", "2000"]);
   } finally {
     clearInterval(sampler);
   }
   const loadMb = await rssMb(pid);
-  return { restMb: rest.mb, restWaitS: rest.waitedS, loadMb, loadMaxMb: Math.max(max, loadMb) };
+  return {
+    restMb: rest.mb, restWaitS: rest.waitedS, loadMb, loadMaxMb: Math.max(max, loadMb),
+    restAnonMb: restParts.anon, restFileMb: restParts.file, loadMaxAnonMb: maxParts.anon, loadMaxFileMb: maxParts.file,
+  };
 }
 
 export async function benchDnsMemory(log: (line: string) => void): Promise<BenchResult & { rss_mb: number; peer_rss_mb: number }> {
@@ -146,12 +158,17 @@ export async function benchDnsMemory(log: (line: string) => void): Promise<Bench
         `The firmware (sekisho run, Deno, box permissions, baseline policy + the list) with ${m.names} names: ${oursRest} MB at rest, ${oursLoad} MB at most during 10 s of 2k q/s (medians of ${ROUNDS} fresh starts; goal <= 128 for the larger). The same firmware without any list: ${median(of("oursEmpty", "restMb"))} MB at rest, so the list costs ${oursRssBytes} B/name of RSS.`,
         `dnsmasq with the same names as a hosts file: ${peerRest} MB at rest, ${peerLoad} MB under 2k q/s; without them ${median(of("peerEmpty", "restMb"))} MB: ${peerBytes} B/name.`,
         `The firmware without any list is already at ${median(of("oursEmpty", "restMb"))} MB at rest and ${median(of("oursEmpty", "loadMaxMb"))} MB under 2k q/s: the 128 MB budget is missed before the filter holds a name; the list adds ${(oursRest - median(of("oursEmpty", "restMb"))).toFixed(1)} MB at rest, of which the table is ${(m.bytes / 1048576).toFixed(1)} MB.`,
+        `Of the firmware's RSS at rest, ${median(of("ours", "restAnonMb"))} MB is anonymous (its own heaps) and ${median(of("ours", "restFileMb"))} MB file-backed (pages of the deno binary and libsql's library: clean, shared, dropped by the kernel under pressure); at the load peak ${median(of("ours", "loadMaxAnonMb"))} MB anonymous.`,
+        `The firmware runs with the box's runtime flags (${DENO_RUNTIME_FLAGS.join(" ")}; firmware/deno-permissions.ts).`,
         "Under saturation the firmware's RSS goes higher still (dns-qps details.perRun[].rssMb, dns-reload underLoad.oursRssMb).",
       ],
       details: {
         data: { source: data.source, names: data.list.length },
         matcher,
-        ours: { rest: summarise(of("ours", "restMb"), 1), loadMax: summarise(of("ours", "loadMaxMb"), 1) },
+        ours: {
+          rest: summarise(of("ours", "restMb"), 1), loadMax: summarise(of("ours", "loadMaxMb"), 1),
+          restAnon: summarise(of("ours", "restAnonMb"), 1), loadMaxAnon: summarise(of("ours", "loadMaxAnonMb"), 1),
+        },
         peer: { rest: summarise(of("peer", "restMb"), 1), loadMax: summarise(of("peer", "loadMaxMb"), 1) },
         oursEmpty: { rest: summarise(of("oursEmpty", "restMb"), 1), loadMax: summarise(of("oursEmpty", "loadMaxMb"), 1) },
         peerEmpty: { rest: summarise(of("peerEmpty", "restMb"), 1) },

@@ -10,6 +10,7 @@ import process from "node:process";
 import { promisify } from "node:util";
 import { createLab, destroyLab, waitFor, type Lab, type LabProcess } from "../lab/lab.ts";
 import { prepareFirmware, REPO_ROOT, startFirmware, type FirmwareDirs } from "../lab/firmware.ts";
+import { DENO_RUNTIME_FLAGS } from "../../firmware/deno-permissions.ts";
 import { createTempDir, type Scope } from "./scope.ts";
 
 const run = promisify(execFile);
@@ -153,7 +154,8 @@ export async function startNode(b: DnsBenchLab, list: string, probe: string): Pr
  */
 export async function startFilterAlone(b: DnsBenchLab, list: string, probe: string): Promise<LabProcess> {
   const deno = join(REPO_ROOT, "node_modules/.bin/deno");
-  const p = b.lab.spawn("box", "dns-filter-alone", [deno, "run", "--quiet", "--config", join(REPO_ROOT, "deno.json"), "--allow-net",
+  // The firmware's V8 flags too: the difference to the firmware is then the firmware, not the heap sizing.
+  const p = b.lab.spawn("box", "dns-filter-alone", [deno, "run", "--quiet", "--config", join(REPO_ROOT, "deno.json"), ...DENO_RUNTIME_FLAGS, "--allow-net",
     `--allow-read=${b.dir},${REPO_ROOT}`, join(REPO_ROOT, "test/firmware/dns/serve-fixture.ts"),
     "--listen", `127.0.0.1:${ALONE_PORT}`, "--upstream", `${UPSTREAM.address}:${UPSTREAM.port}`, "--list", list, "--socket", "deno"]);
   await waitAnswer(b.lab, "127.0.0.1", ALONE_PORT, probe, "192.0.2.2", p);
@@ -200,6 +202,21 @@ export async function rssMb(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Math.round(Number(m[1]) / 102.4) / 10;
+}
+
+/**
+ * Resident memory split (MB, one decimal): anonymous (the process's own heaps) and
+ * file-backed (pages of the deno binary and the native libraries: clean, shared, and dropped
+ * by the kernel under memory pressure, but counted in RSS).
+ */
+export async function rssParts(pid: number): Promise<{ rss: number; anon: number; file: number }> {
+  const text = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => {
+    const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(text);
+    if (!m) throw new Error(`no ${key} for ${pid}`);
+    return Math.round(Number(m[1]) / 102.4) / 10;
+  };
+  return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
 /**

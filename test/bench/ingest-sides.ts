@@ -2,6 +2,7 @@
 // namespace with the same interface: the firmware's log path (ingest-receiver.ts under Deno,
 // as on the box, or under Node) and rsyslog (imudp → omfile). One generator feeds them all:
 // udp-pace (the logs engineer's open-loop C sender, test/firmware/logs/measure/udp-pace.c).
+import { DENO_RUNTIME_FLAGS } from "../../firmware/deno-permissions.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -211,7 +212,8 @@ export async function startFirmwareReceiver(
   if (options.recvBufferBytes !== undefined) args.push("--recv-buffer", String(options.recvBufferBytes));
   const argv = runtime === "deno"
     ? [
-      DENO, "run", "--quiet", "--config", join(REPO, "deno.json"),
+      // The box's V8 flags (firmware/deno-permissions.ts): the box's path, heap sizing included.
+      DENO, "run", "--quiet", "--config", join(REPO, "deno.json"), ...DENO_RUNTIME_FLAGS,
       `--allow-read=${REPO},${env.dir}`, `--allow-write=${dir}`, "--allow-net=[::]", "--allow-ffi",
       "--allow-sys=cpus,networkInterfaces,hostname,osRelease", "--allow-env=NODE_V8_COVERAGE,LIBSQL_JS_DEV",
       RECEIVER_SCRIPT, ...args,

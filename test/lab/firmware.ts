@@ -50,7 +50,11 @@ export async function prepareFirmware(lab: Lab, name = "fw"): Promise<FirmwareDi
   return { ...dirs, devicePath, policyPath: join(dirs.configDir, "policy.json") };
 }
 
-/** argv of one firmware command under Deno with the box's permissions. */
+/**
+ * argv of one firmware command under Deno with the box's permissions and runtime flags
+ * (denoPermissionFlags includes the V8 heap flags the box runs with: memory figures taken
+ * in the lab are the box's).
+ */
 export function firmwareArgv(dirs: FirmwareDirs, command: string[]): string[] {
   return [DENO, "run", "--quiet", "--config", DENO_CONFIG, ...denoPermissionFlags({ ...dirs, appDir: REPO_ROOT }, { syslogPort: 514 }), MAIN,
     ...command, "--device", dirs.devicePath];
