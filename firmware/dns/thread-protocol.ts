@@ -63,10 +63,12 @@ export interface DnsEngine {
 }
 
 export type ToWorker =
-  | { type: "start"; config: DnsEngineConfig; spec: DnsFilterSpec; macs: MacEntries }
+  | { type: "start"; config: DnsEngineConfig; spec: DnsFilterSpec; macs: MacEntries; credit: number }
   | { type: "reload"; id: number; spec: DnsFilterSpec; upstreams: readonly Upstream[] }
   | { type: "explain"; id: number; name: string; client?: ClientIdentity | undefined }
   | { type: "macs"; macs: MacEntries }
+  /** The main thread took `n` records out of its queue: room for that many more. */
+  | { type: "credit"; n: number }
   | { type: "stop" };
 
 export type FromWorker =

@@ -4,8 +4,9 @@
  * cache on the worker. Deno only (the box); under Node the firmware uses LocalDnsEngine.
  *
  * What lives here: the query records the worker handed over, until the firmware drains them
- * (bounded; what does not fit is counted as overwritten), a copy of the counters, the MAC
- * table, and the last filter spec the worker accepted.
+ * (bounded: the worker sends no more than there is room for, by credit, and keeps the rest
+ * in its own ring, where the oldest are overwritten and counted), a copy of the counters,
+ * the MAC table, and the last filter spec the worker accepted.
  *
  * A crash of the worker (an uncaught error there) does not take the firmware down and is
  * not silent: it is logged, requests waiting on the worker settle with their fallbacks
@@ -35,6 +36,8 @@ export type ThreadedDnsOptions = {
   log: (line: string) => void;
   /** The worker module (tests wrap the real one). */
   workerUrl?: string;
+  /** Records kept here between drains (default 32,768; tests make it small). */
+  queueCapacity?: number;
 };
 
 export type ThreadedStart =
@@ -47,7 +50,7 @@ export class ThreadedDnsEngine implements DnsEngine {
   #worker: Worker | undefined;
   /** The worker has compiled its filter and serves (requests sent before then would wait for nothing). */
   #ready = false;
-  readonly #queue = new BoundedQueue<DnsQueryRecord>(QUEUE_CAPACITY);
+  readonly #queue: BoundedQueue<DnsQueryRecord>;
   #lost = 0;
   /** Counters of the workers before this one (a restart counts from zero there). */
   #before: DnsCounters = countersOf(zeroStats());
@@ -72,6 +75,7 @@ export class ThreadedDnsEngine implements DnsEngine {
     this.#upstreams = config.upstreams;
     this.#macs = macs;
     this.#address = config.listen;
+    this.#queue = new BoundedQueue(options.queueCapacity ?? QUEUE_CAPACITY);
   }
 
   /** Starts the worker; resolves when it serves, or with the compile / bind error. */
@@ -133,7 +137,7 @@ export class ThreadedDnsEngine implements DnsEngine {
       };
       // A restarted worker binds the port the first one got (the ruleset redirects to it).
       const config = { ...this.config, listen: this.#address, upstreams: this.#upstreams };
-      this.#post(worker, { type: "start", config, spec: this.#spec, macs: this.#macs });
+      this.#post(worker, { type: "start", config, spec: this.#spec, macs: this.#macs, credit: this.#queue.capacity - this.#queue.size });
     });
   }
 
@@ -209,7 +213,10 @@ export class ThreadedDnsEngine implements DnsEngine {
   }
 
   drainLog(max?: number): DnsQueryRecord[] {
-    return this.#queue.take(max);
+    const records = this.#queue.take(max);
+    // Room for as many more: the worker hands over no more than this queue can hold.
+    if (records.length > 0 && this.#worker) this.#post(this.#worker, { type: "credit", n: records.length });
+    return records;
   }
 
   stats(): DnsStats {

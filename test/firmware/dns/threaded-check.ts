@@ -102,6 +102,27 @@ report.macsAfterRestart = await ask("ads.example");
 report.statsCumulative = engine.stats().queries >= beforeCrash;
 report.crashLogged = logLines.some((l) => l.includes("crashed")) && logLines.some((l) => l.includes("serves again"));
 
+// Hand-over by credit: with room for 40 records here, 100 queries leave 40 in this queue and
+// the rest in the worker's ring (nothing dropped here); each drain makes room for more.
+const small = await ThreadedDnsEngine.start(
+  { listen: { address: "127.0.0.1", port: 0 }, upstreams: [], listDir, box: { management4: "192.0.2.1", blockPage4: "192.0.2.2" } },
+  spec(), [], { log: () => {}, queueCapacity: 40 },
+);
+if (!small.ok) throw new Error(`small engine did not start: ${JSON.stringify(small.error)}`);
+{
+  const smallPort = small.engine.address().port;
+  for (let i = 0; i < 100; i++) client.send(buildQuery({ id: 60000 + i, name: `flood-${i}.malware.example`, type: 1 }), smallPort, "127.0.0.1");
+  const got: DnsQueryRecord[] = [];
+  // The worker has them all (its counter), and this side holds no more than it has room for.
+  report.creditHeld = await until(() => small.engine.stats().queries >= 100 && small.engine.stats().logPending >= 100, 5000);
+  report.creditNoLoss = await until(() => {
+    got.push(...small.engine.drainLog(15));
+    return got.length >= 100;
+  }, 10_000);
+  report.creditRecords = new Set(got.map((r) => r.name)).size;
+  await small.engine.stop();
+}
+
 // Stop: what was answered just before is handed over.
 for (let i = 0; i < 20; i++) await ask(`last-${i}.malware.example`);
 await engine.stop();

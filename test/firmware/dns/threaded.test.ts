@@ -40,6 +40,9 @@ describe("the DNS filter on a worker thread under Deno", () => {
       macsAfterRestart: "192.0.2.2",
       statsCumulative: true,
       crashLogged: true,
+      creditHeld: true,
+      creditNoLoss: true,
+      creditRecords: 100,
       lastRecords: 20,
       afterStop: "timeout",
     });
