@@ -311,36 +311,46 @@ class FfiDatagramSocket implements DatagramSocket {
       const started = performance.now();
       let n = await this.#libc.recvmmsgWait(this.#fd, this.#msgs, VLEN, MSG_WAITFORONE, null);
       if (this.#closing) return;
+      // A slow failure is the wait timing out (SO_RCVTIMEO): wait again.
+      if (n < 0 && performance.now() - started >= 100) continue;
+      // A fast one may be an error. Its errno belongs to the pool thread: ask again here,
+      // synchronously, to learn it.
+      if (n < 0) n = this.#receiveNow();
       if (n < 0) {
-        // The wait timed out (SO_RCVTIMEO), or failed: only a fast failure is an error. Its
-        // errno belongs to the pool thread: ask again here, synchronously, to learn it.
-        if (performance.now() - started < 100) {
-          this.#resetNames(VLEN);
-          n = this.#libc.recvmmsgNow(this.#fd, this.#msgs, VLEN, MSG_DONTWAIT, null);
-          if (n < 0) {
-            const code = errnoName(this.#libc.errno());
-            if (code !== "EAGAIN" && code !== "EINTR") {
-              this.#reportError(new DatagramSocketError(`UDP receive failed: ${code}`, { code }));
-              await new Promise<void>((resolve) => {
-                const timer = setTimeout(() => { this.#wake = undefined; resolve(); }, retryMs);
-                this.#wake = () => { clearTimeout(timer); resolve(); };
-              });
-              retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
-            }
-            continue;
-          }
-        } else {
-          continue;
-        }
+        const code = errnoName(this.#libc.errno());
+        if (code === "EAGAIN" || code === "EINTR") continue;
+        this.#reportError(new DatagramSocketError(`UDP receive failed: ${code}`, { code }));
+        await this.#sleep(retryMs);
+        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+        continue;
       }
       retryMs = RETRY_FIRST_MS;
       for (let round = 0; n > 0 && !this.#closing; round++) {
         this.#deliver(n);
         if (round === DRAIN_ROUNDS) break;
-        this.#resetNames(VLEN);
-        n = this.#libc.recvmmsgNow(this.#fd, this.#msgs, VLEN, MSG_DONTWAIT, null);
+        n = this.#receiveNow();
       }
     }
+  }
+
+  /** What is queued now, without waiting (on this thread: errno is ours to read). */
+  #receiveNow(): number {
+    this.#resetNames(VLEN);
+    return this.#libc.recvmmsgNow(this.#fd, this.#msgs, VLEN, MSG_DONTWAIT, null);
+  }
+
+  /** The back-off after a failed receive; close() ends it early. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   #deliver(n: number): void {
