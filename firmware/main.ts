@@ -867,7 +867,8 @@ export async function main(argv: string[]): Promise<number> {
 
 const USAGE = `usage: sekisho <run|compile|apply|status|events|alerts|devices|dns query NAME|dns stats> [--device FILE] [--policy FILE] [--client IP] [--json] [--meta] [--limit N] [--lang ja|en]`;
 
-if (import.meta.main) {
+// Deno sets import.meta.main for the entry module; under Node (the tests import this file) it is undefined.
+if ((import.meta as ImportMeta & { main?: boolean }).main) {
   // exitCode, not exit(): the process ends once stdout (megabytes for `compile`) is flushed.
   main(process.argv.slice(2)).then(
     (code) => {

@@ -9,10 +9,10 @@ import {
   observePacket,
 } from "../../../firmware/inventory/observation.ts";
 import { decodeCaptured } from "../../../firmware/inventory/packet.ts";
-import type { Device } from "../../../policies/device.ts";
+import { Device } from "../../../policies/device.ts";
 import { dhcpExchange } from "./fixtures.ts";
 
-const bridgeDevice: Device = {
+const bridgeDevice: Device = Device.parse({
   mode: "bridge",
   interfaces: { wan: "wan0", lan: "lan0", bridge: "br0" },
   lanPrefixes: ["192.0.2.0/24", "2001:db8:2::/64"],
@@ -22,7 +22,7 @@ const bridgeDevice: Device = {
   logRate: 200,
   dataDir: "/var/lib/sekisho",
   runDir: "/run/sekisho",
-};
+});
 const routerDevice: Device = { ...bridgeDevice, mode: "router", interfaces: { wan: "wan0", lan: "lan0" } };
 
 /** A C&C attempt from lan1 as the log receiver hands it on (bridge mode: marked as from the LAN port). */
