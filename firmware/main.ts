@@ -16,6 +16,7 @@
  */
 import { writeSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -456,7 +457,8 @@ function dnsBoxAddresses(device: Device) {
 async function systemResolvers(device: Device): Promise<Upstream[]> {
   const text = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
   const own = new Set([device.management.address4, device.management.address6, "127.0.0.1", "::1"]);
-  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((a) => !own.has(a) && !a.startsWith("127."))
+  // Only IP literals: the upstream client takes a colon to mean IPv6.
+  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((a) => isIP(a) !== 0 && !own.has(a) && !a.startsWith("127."))
     .slice(0, 4).map((address) => ({ address, port: 53 }));
 }
 

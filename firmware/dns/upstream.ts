@@ -6,7 +6,6 @@
  * with the order decided by the pure `upstreamOrder`.
  */
 import { connect, type Socket } from "node:net";
-import { isIPv6 } from "node:net";
 import { bindDatagramSocket, type BindDatagramOptions, type DatagramSocket } from "../logs/socket.ts";
 import { buildUpstreamQuery, parseUpstreamResponse, RCODE_REFUSED, type Query, type UpstreamAnswer } from "./codec.ts";
 
@@ -68,6 +67,13 @@ type Pending = {
 /** Why an upstream's answer was not used (counted by the server). */
 export type IgnoredReason = "unknown-id" | "wrong-peer" | "mismatch";
 
+/**
+ * An upstream's address is an IP literal (the policy's schema checked it), so a colon means
+ * IPv6. Not node:net's isIPv6: under Deno that is a long regular expression, run on every
+ * forwarded query (about 3 µs each, seen in a profile at 2k queries/s).
+ */
+const isV6 = (address: string): boolean => address.includes(":");
+
 export class UpstreamClient {
   private readonly pending = new Map<number, Pending>();
   private readonly sockets: { v4?: DatagramSocket; v6?: DatagramSocket } = {};
@@ -105,8 +111,8 @@ export class UpstreamClient {
 
   private async ensureSockets(): Promise<void> {
     const bind = this.options.bindDatagram ?? bindDatagramSocket;
-    const want6 = this.upstreams.some((u) => isIPv6(u.address));
-    const want4 = this.upstreams.some((u) => !isIPv6(u.address));
+    const want6 = this.upstreams.some((u) => isV6(u.address));
+    const want4 = this.upstreams.some((u) => !isV6(u.address));
     if (want4 && !this.sockets.v4) this.sockets.v4 = this.listen(await bind({ address: "0.0.0.0", port: 0 }));
     if (want6 && !this.sockets.v6) this.sockets.v6 = this.listen(await bind({ address: "::", port: 0 }));
   }
@@ -144,7 +150,7 @@ export class UpstreamClient {
   }
 
   private attemptUdp(u: Upstream, q: Query): Promise<{ answer: UpstreamAnswer } | { problem: string }> {
-    const socket = isIPv6(u.address) ? this.sockets.v6 : this.sockets.v4;
+    const socket = isV6(u.address) ? this.sockets.v6 : this.sockets.v4;
     if (!socket) return Promise.resolve({ problem: "no socket" });
     const id = this.nextId();
     if (id < 0) return Promise.resolve({ problem: "too many queries in flight" });
