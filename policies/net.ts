@@ -6,6 +6,13 @@
 
 export type IpFamily = 4 | 6;
 
+/**
+ * A MAC address as the neighbour table prints it: six pairs of hex digits separated by ":" or
+ * "-". Here, not in schema.ts, so that code which only needs the pattern (the DNS filter on
+ * its worker) does not load zod: about 9 MB of a worker's heap (firmware/dns/README.md).
+ */
+export const MAC_RE = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
+
 /** A parsed prefix: `bits` is the address as a bigint, `len` the prefix length. */
 export type Prefix = { family: IpFamily; bits: bigint; len: number };
 
@@ -273,6 +280,17 @@ function prefixGroups(bits: bigint): Uint16Array {
   const g = new Uint16Array(8);
   for (let i = 0; i < 8; i++) g[i] = Number((bits >> BigInt((7 - i) * 16)) & 0xffffn);
   return g;
+}
+
+/**
+ * 4 or 6 for an IP literal (an IPv6 zone, "fe80::1%eth0", is allowed), else 0: node:net's
+ * isIP without node:net, whose import costs a Deno worker about 6 MB of Node compatibility
+ * code (firmware/dns/README.md, "Memory").
+ */
+export function ipVersion(text: string): 0 | 4 | 6 {
+  if (parseIpv4(text) !== undefined) return 4;
+  const zone = text.indexOf("%");
+  return parseIpv6Groups(zone < 0 ? text : text.slice(0, zone)) !== undefined ? 6 : 0;
 }
 
 /**

@@ -5,7 +5,7 @@
  * be traced back to the line of policy that produced it.
  */
 import { z } from "zod";
-import { parseIpv4, parseIpv6, parsePrefix } from "./net.ts";
+import { MAC_RE, parseIpv4, parseIpv6, parsePrefix } from "./net.ts";
 
 /** Rule ids: short, lower-case, hyphenated; no "." or ":" (those separate fields in log prefixes). */
 export const RuleId = z
@@ -110,8 +110,7 @@ export const DnsList = z.object({
   entries: z.array(z.string().max(300)).max(2_000_000).optional(),
 }).refine((l) => (l.url === undefined) !== (l.entries === undefined), "give exactly one of url or entries");
 
-/** A MAC address as the neighbour table prints it: six pairs of hex digits separated by ":" or "-". */
-export const MAC_RE = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
+export { MAC_RE };
 
 /** Who a client group holds: an IPv4/IPv6 address, a prefix (CIDR) or a MAC address. */
 export const DnsClientSelector = z.string().max(64).superRefine((s, ctx) => {

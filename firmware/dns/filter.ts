@@ -17,8 +17,7 @@
  * allow/block always count.
  */
 import type { DnsCategory, DnsLocalOverrides, DnsPolicy } from "../../policies/schema.ts";
-import { MAC_RE } from "../../policies/schema.ts";
-import { formatIpv6, parseIpv4, parseIpv6, parsePrefix, type Prefix } from "../../policies/net.ts";
+import { formatIpv6, MAC_RE, parseIpv4, parseIpv6, parsePrefix, type Prefix } from "../../policies/net.ts";
 import {
   DomainTableBuilder, findFingerprint, KIND_ALLOW, KIND_BLOCK, refKind, refScope, refSource, ruleRef, SCOPE_BELOW,
   SCOPE_EXACT, SCOPE_SUBDOMAIN, tableBytes, type DomainTable, type Kind, type Scope, type TableBuildError,

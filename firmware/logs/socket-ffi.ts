@@ -21,8 +21,7 @@
  * Layouts are those of 64-bit Linux (x86-64 and arm64 alike): iovec 16 bytes, msghdr 56,
  * mmsghdr 64 (msg_len at 56), sockaddr_in 16, sockaddr_in6 28.
  */
-import { isIP } from "node:net";
-import { formatIpv4, formatIpv6Groups, parseIpv4, parseIpv6Groups } from "../../policies/net.ts";
+import { formatIpv4, formatIpv6Groups, ipVersion, parseIpv4, parseIpv6Groups } from "../../policies/net.ts";
 import {
   DatagramBindError,
   DatagramSocketError,
@@ -158,7 +157,7 @@ function buildSockaddr(libc: Libc, out: Uint8Array, family: number, address: str
   out.fill(0);
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) return undefined;
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const v4 = isIP(address) === 4 ? parseIpv4(address) : undefined;
+  const v4 = ipVersion(address) === 4 ? parseIpv4(address) : undefined;
   if (family === AF_INET) {
     if (v4 === undefined) return undefined;
     view.setUint16(0, AF_INET, true);
@@ -175,7 +174,7 @@ function buildSockaddr(libc: Libc, out: Uint8Array, family: number, address: str
     return SOCKADDR;
   }
   const zoneAt = address.indexOf("%");
-  const groups = isIP(address) === 6 ? parseIpv6Groups(zoneAt < 0 ? address : address.slice(0, zoneAt)) : undefined;
+  const groups = ipVersion(address) === 6 ? parseIpv6Groups(zoneAt < 0 ? address : address.slice(0, zoneAt)) : undefined;
   if (groups === undefined) return undefined;
   for (let i = 0; i < 8; i++) view.setUint16(8 + 2 * i, groups[i]!, false);
   if (zoneAt >= 0) {
@@ -192,7 +191,7 @@ export function bindFfiDatagramSocket(options: { address: string; port: number; 
   const loaded = loadLibc();
   if (loaded === undefined) return Promise.reject(new DatagramBindError("FFI sockets need Deno on Linux with --allow-ffi"));
   const { deno, libc } = loaded;
-  const family = isIP(options.address) === 4 ? AF_INET : AF_INET6;
+  const family = ipVersion(options.address) === 4 ? AF_INET : AF_INET6;
   const sa = new Uint8Array(SOCKADDR);
   const saLength = buildSockaddr(libc, sa, family, options.address, options.port);
   if (saLength === undefined) {

@@ -3,7 +3,7 @@
  * implementations share. A file of its own so that socket.ts can import the
  * implementations and they can import this without a cycle.
  */
-import { isIPv6 } from "node:net";
+import { ipVersion } from "../../policies/net.ts";
 
 export type DatagramPeer = { readonly address: string; readonly port: number };
 
@@ -103,5 +103,5 @@ export function normalisePeerAddress(address: string): string {
 
 /** The socket family an address needs. */
 export function familyOf(address: string): "udp4" | "udp6" {
-  return isIPv6(address) ? "udp6" : "udp4";
+  return ipVersion(address) === 6 ? "udp6" : "udp4";
 }

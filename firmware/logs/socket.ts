@@ -14,7 +14,6 @@
  */
 import { bindDenoDatagramSocket } from "./socket-deno.ts";
 import { bindFfiDatagramSocket, ffiDatagramAvailable } from "./socket-ffi.ts";
-import { bindNodeDatagramSocket } from "./socket-node.ts";
 import { DatagramBindError, denoDatagramApi, isDeno, type BindDatagramOptions, type DatagramSocket } from "./socket-types.ts";
 
 export {
@@ -49,6 +48,9 @@ export async function bindDatagramSocket(options: BindDatagramOptions): Promise<
   }
   // node:dgram's recvBufferSize under Deno allocates per datagram (DESIGN "Deno traps").
   const recvBufferBytes = isDeno() ? undefined : options.recvBufferBytes;
+  // Loaded only when used: under Deno, importing node:dgram costs each worker that imports
+  // this file about 3 MB of Node compatibility code it would never run (firmware/dns/README.md).
+  const { bindNodeDatagramSocket } = await import("./socket-node.ts");
   return bindNodeDatagramSocket({ ...options, recvBufferBytes });
 }
 

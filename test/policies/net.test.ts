@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { collapsePrefixes, formatIpv6, formatIpv6Groups, formatPrefix, parseIpv4, parseIpv6, parseIpv6Groups, parsePrefix, splitAddressList } from "../../policies/net.ts";
+import { isIP } from "node:net";
+import { collapsePrefixes, formatIpv6, formatIpv6Groups, formatPrefix, ipVersion, parseIpv4, parseIpv6, parseIpv6Groups, parsePrefix, splitAddressList } from "../../policies/net.ts";
 
 describe("IP parsing and canonical text", () => {
   it("formats IPv6 as RFC 5952 says", () => {
@@ -91,5 +92,22 @@ describe("the IPv6 fast path", () => {
       expect(g === undefined ? undefined : toBig(g)).toBe(v);
       if (g) expect(formatIpv6Groups(g)).toBe(formatIpv6(v!));
     }), { numRuns: 3000 });
+  });
+});
+
+describe("ipVersion (node:net's isIP without node:net)", () => {
+  it("tells IPv4, IPv6 (with a zone) and everything else apart", () => {
+    const cases: [string, 0 | 4 | 6][] = [
+      ["192.0.2.1", 4], ["0.0.0.0", 4], ["::", 6], ["2001:db8::1", 6], ["::ffff:192.0.2.1", 6], ["fe80::1%eth0", 6],
+      ["fe80::1%2", 6], ["", 0], ["example.test", 0], ["192.0.2.256", 0], ["192.0.2", 0], ["2001:db8:::1", 0], ["1.2.3.4%eth0", 0],
+      [":::", 0], ["%eth0", 0],
+    ];
+    for (const [text, want] of cases) expect([text, ipVersion(text)]).toEqual([text, want]);
+  });
+
+  it("agrees with node:net's isIP on addresses it formats and on random text", () => {
+    fc.assert(fc.property(fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 50 })), (text) => {
+      expect(ipVersion(text)).toBe(isIP(text));
+    }), { numRuns: 2000 });
   });
 });
