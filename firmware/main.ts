@@ -262,7 +262,7 @@ async function cmdDns(device: Device, args: string[], client: string | undefined
   if (sub !== "query" || !name) throw new UsageError("usage: sekisho dns query NAME [--client IP] [--policy FILE] | sekisho dns stats");
   const policy = policyPath ? await loadPolicy(policyPath) : await appliedPolicy(device);
   const box = dnsBoxAddresses(device);
-  const listTexts = await readStoredLists(policy.dns.lists, join(device.dataDir, "dns-lists"));
+  const listTexts = readStoredLists(policy.dns.lists, join(device.dataDir, "dns-lists"));
   const r = compileDnsFilter({ policy: policy.dns, listTexts, box }, { allowPartial: true });
   if (!r.ok) throw new CliFailure(`the DNS filter could not be built: ${r.error.kind}`);
   process.stdout.write(`${formatNameExplanation(explainName(r.filter, name, client ? { ip: client } : undefined), client)}\n`);

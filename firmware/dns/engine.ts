@@ -7,7 +7,7 @@
 import {
   compileDnsFilter, explainName, type ClientIdentity, type CompileInput, type ListReport, type NameExplanation,
 } from "./filter.ts";
-import { readStoredLists } from "./list-store.ts";
+import { readStoredLists } from "./list-file.ts";
 import type { DnsQueryRecord } from "./query-log.ts";
 import { reloadDnsFilter } from "./reload.ts";
 import { DnsServer } from "./server.ts";
@@ -110,6 +110,6 @@ export class LocalDnsEngine implements DnsEngine {
 async function compileInput(config: DnsEngineConfig, spec: DnsFilterSpec): Promise<CompileInput> {
   return {
     policy: spec.policy, overrides: spec.overrides, box: config.box,
-    listTexts: await readStoredLists(spec.policy.lists, config.listDir),
+    listTexts: readStoredLists(spec.policy.lists, config.listDir),
   };
 }

@@ -8,11 +8,12 @@
  * A download replaces the kept copy only when it reads as a list (`listUnusable`, the rule
  * the compiler applies too): an error page served with "200 OK" never replaces a good copy.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { DnsList } from "../../policies/schema.ts";
+import { listPath, storedListText } from "./list-file.ts";
 import { checkListText, type ListText } from "./lists.ts";
+
+export { listPath, readStoredLists, storedListText } from "./list-file.ts";
 
 export type ListFetchOutcome =
   /** `changed`: the download differs from the kept copy (or there was none). */
@@ -34,11 +35,6 @@ export type ListStoreOptions = {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_BYTES = 64 << 20;
-
-/** The file of a list's last good copy (list ids are safe file names: a-z, 0-9, "-"). */
-export function listPath(dir: string, id: string): string {
-  return join(dir, `${id}.txt`);
-}
 
 /** Downloads one list: its text, or why not. `.gz` URLs are gunzipped. */
 export async function downloadList(url: string, options: Pick<ListStoreOptions, "timeoutMs" | "maxBytes" | "fetch" | "signal"> = {}): Promise<{ ok: true; text: string } | { ok: false; problem: string }> {
@@ -88,48 +84,6 @@ export async function downloadList(url: string, options: Pick<ListStoreOptions, 
   }
 }
 
-/** Bytes read from a kept list per piece: a few milliseconds of the event loop, even from an SD card. */
-const PIECE_BYTES = 256 << 10;
-
-/**
- * A kept list as pieces read from its file when iterated (each iteration reads the file
- * again), so the compiler never holds the whole list as one string.
- */
-export function storedListText(path: string): ListText {
-  return {
-    /** File size over the bytes per line of its first piece: lists are uniform enough. */
-    estimateLines(): number {
-      const size = statSync(path).size;
-      const fd = openSync(path, "r");
-      try {
-        const buf = new Uint8Array(Math.min(PIECE_BYTES, size));
-        const n = readSync(fd, buf, 0, buf.length, 0);
-        let lines = 0;
-        for (let i = 0; i < n; i++) if (buf[i] === 10) lines++;
-        return n === 0 ? 0 : Math.ceil((size * Math.max(lines, 1)) / n);
-      } finally {
-        closeSync(fd);
-      }
-    },
-    *[Symbol.iterator](): Generator<string> {
-      const fd = openSync(path, "r");
-      try {
-        const buf = new Uint8Array(PIECE_BYTES);
-        const decoder = new TextDecoder("utf-8");
-        for (;;) {
-          const n = readSync(fd, buf, 0, buf.length, null);
-          if (n === 0) break;
-          yield decoder.decode(buf.subarray(0, n), { stream: true });
-        }
-        const tail = decoder.decode();
-        if (tail) yield tail;
-      } finally {
-        closeSync(fd);
-      }
-    },
-  };
-}
-
 /**
  * Brings every URL list of the policy up to date: downloads it and, when it reads as a
  * list, keeps it (written beside and renamed, so a crash never leaves half a file);
@@ -171,15 +125,4 @@ export async function refreshLists(lists: readonly DnsList[], options: ListStore
     }
   }
   return { texts, outcomes };
-}
-
-/** The kept copies only, without downloading (boot, and the CLI's `dns query`); lists never downloaded are absent. */
-export async function readStoredLists(lists: readonly DnsList[], dir: string): Promise<Map<string, ListText>> {
-  const texts = new Map<string, ListText>();
-  for (const list of lists) {
-    if (list.url === undefined) continue;
-    const path = listPath(dir, list.id);
-    if (await stat(path).catch(() => undefined)) texts.set(list.id, storedListText(path));
-  }
-  return texts;
 }

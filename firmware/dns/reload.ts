@@ -5,7 +5,6 @@
  * unreadable, the name budget exceeded) changes nothing: the filter in force stays, and the
  * failure is returned for the operator.
  */
-import { setImmediate } from "node:timers";
 import { compileDnsFilterSteps, type CompileError, type CompileInput, type CompileOptions, type ListReport } from "./filter.ts";
 import type { DnsServer } from "./server.ts";
 
@@ -22,6 +21,8 @@ export async function runSteps<T>(steps: Generator<void, T>, sliceMs = SLICE_MS)
     const r = steps.next();
     if (r.done) return r.value;
     if (performance.now() - sliceStart >= sliceMs) {
+      // The global setImmediate (Node, and Deno 2): importing node:timers would load Deno's
+      // Node compatibility code into the filter's worker (README "Memory").
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
