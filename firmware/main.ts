@@ -16,13 +16,13 @@
  */
 import { writeSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { isIP } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import baseline from "../policies/baseline.json" with { type: "json" };
 import { parseDevice, type Device } from "../policies/device.ts";
 import { formatProblems, parsePolicy, parsePolicyText, type Policy } from "../policies/schema.ts";
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../policies/net.ts";
 import { EMPTY_OVERRIDES, mergeOverrides, type MergedPolicy } from "../policies/overrides.ts";
 import { PolicyController } from "./policy/controller.ts";
 import { applyPolicyMigrations } from "./policy/history.ts";
@@ -456,9 +456,20 @@ function dnsBoxAddresses(device: Device) {
 /** The resolvers the box itself was given (DHCP / the image), when the policy names none. */
 async function systemResolvers(device: Device): Promise<Upstream[]> {
   const text = await readFile("/etc/resolv.conf", "utf8").catch(() => "");
-  const own = new Set([device.management.address4, device.management.address6, "127.0.0.1", "::1"]);
-  // Only IP literals: the upstream client takes a colon to mean IPv6.
-  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((a) => isIP(a) !== 0 && !own.has(a) && !a.startsWith("127."))
+  // Compared in canonical form: "0:0:0:0:0:0:0:1" is "::1".
+  const canonical = (a: string): string | undefined => {
+    const v4 = parseIpv4(a);
+    if (v4 !== undefined) return formatIpv4(v4);
+    const v6 = parseIpv6(a);
+    if (v6 === undefined) return undefined;
+    // An IPv4-mapped address is that IPv4 address.
+    return v6 >> 32n === 0xffffn ? formatIpv4(Number(v6 & 0xffffffffn)) : formatIpv6(v6);
+  };
+  const own = new Set([device.management.address4, device.management.address6, "::1"].map((a) => (a === undefined ? undefined : canonical(a))));
+  // IP literals only, without zones (the policy's upstreams have none either), and never the
+  // box itself or loopback: the filter would ask itself.
+  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => canonical(m[1]!))
+    .filter((a): a is string => a !== undefined && !own.has(a) && !a.startsWith("127."))
     .slice(0, 4).map((address) => ({ address, port: 53 }));
 }
 

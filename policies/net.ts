@@ -290,6 +290,8 @@ function prefixGroups(bits: bigint): Uint16Array {
 export function ipVersion(text: string): 0 | 4 | 6 {
   if (parseIpv4(text) !== undefined) return 4;
   const zone = text.indexOf("%");
+  // A zone is an interface name or index, as node:net takes it; nothing else after the "%".
+  if (zone >= 0 && !/^[0-9A-Za-z_.-]+$/.test(text.slice(zone + 1))) return 0;
   return parseIpv6Groups(zone < 0 ? text : text.slice(0, zone)) !== undefined ? 6 : 0;
 }
 

@@ -7,6 +7,7 @@
  * The query path does no I/O but the reply and (on a cache miss) the upstream exchange: a
  * blocked or cached answer is built and sent synchronously from the datagram handler.
  */
+import { createServer, type Server, type Socket } from "node:net";
 import { formatIpv6, parseIpv6 } from "../../policies/net.ts";
 import { bindDatagramSocket, type BindDatagramOptions, type DatagramSocket } from "../logs/socket.ts";
 import { DEFAULT_CACHE_OPTIONS, DnsCache, type CacheOptions } from "./cache.ts";
@@ -20,7 +21,6 @@ import {
   type DnsFilter, type Verdict,
 } from "./filter.ts";
 import { newCounters, QueryLog, type DnsCounters, type DnsQueryRecord, type QueryOutcome } from "./query-log.ts";
-import { listenTcp, type TcpConnection, type TcpListener } from "./tcp.ts";
 import { UpstreamClient, type Upstream } from "./upstream.ts";
 
 export type DnsServerOptions = {
@@ -67,8 +67,8 @@ export class DnsServer {
   private readonly reader = new NameReader();
   private clients = new Map<string, ClientInfo>();
   private udp: DatagramSocket | undefined;
-  private tcp: TcpListener | undefined;
-  private readonly connections = new Set<TcpConnection>();
+  private tcp: Server | undefined;
+  private readonly connections = new Set<Socket>();
 
   constructor(private readonly options: DnsServerOptions) {
     this.current = options.filter;
@@ -157,7 +157,7 @@ export class DnsServer {
     this.connections.clear();
     const tcp = this.tcp;
     this.tcp = undefined;
-    await tcp?.close();
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
     await this.udp?.close();
     this.udp = undefined;
     await this.upstream.close();
@@ -312,19 +312,28 @@ export class DnsServer {
     this.record(q, client, protocol, outcome, a.rcode, f, match.palette >= 0 ? match : undefined, who.group, upstream, ms);
   }
 
-  private listenTcp(address: string, port: number): Promise<TcpListener> {
-    return listenTcp({ address, port, maxConnections: TCP_MAX_CONNECTIONS }, (c) => this.serveTcp(c));
+  private listenTcp(address: string, port: number): Promise<Server> {
+    const server = createServer((sock) => this.serveTcp(sock));
+    server.maxConnections = TCP_MAX_CONNECTIONS;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: address, port, exclusive: true }, () => {
+        server.off("error", reject);
+        resolve(server);
+      });
+    });
   }
 
   /** One TCP client: length-prefixed messages, answered as they complete (RFC 7766 allows any order). */
-  private serveTcp(sock: TcpConnection): void {
+  private serveTcp(sock: Socket): void {
     this.connections.add(sock);
-    const client = normaliseAddress(sock.remoteAddress);
+    const client = normaliseAddress(sock.remoteAddress ?? "");
     let buf = new Uint8Array(0);
     let inFlight = 0;
-    sock.setIdleTimeout(TCP_IDLE_MS, () => sock.destroy());
-    sock.onClose(() => this.connections.delete(sock));
-    sock.onData((chunk: Uint8Array) => {
+    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
+    sock.on("error", () => sock.destroy());
+    sock.on("close", () => this.connections.delete(sock));
+    sock.on("data", (chunk: Uint8Array) => {
       const next = new Uint8Array(buf.length + chunk.length);
       next.set(buf);
       next.set(chunk, buf.length);

@@ -5,9 +5,9 @@
  * are asked again over TCP; an upstream that times out is skipped for a while (failover),
  * with the order decided by the pure `upstreamOrder`.
  */
+import { connect, type Socket } from "node:net";
 import { bindDatagramSocket, type BindDatagramOptions, type DatagramSocket } from "../logs/socket.ts";
 import { buildUpstreamQuery, parseUpstreamResponse, RCODE_REFUSED, type Query, type UpstreamAnswer } from "./codec.ts";
-import { connectTcp, type TcpConnection } from "./tcp.ts";
 
 export type Upstream = { address: string; port: number };
 
@@ -228,38 +228,40 @@ export class UpstreamClient {
 export function exchangeTcp(u: Upstream, message: Uint8Array, timeoutMs: number): Promise<{ message: Uint8Array } | { problem: string }> {
   return new Promise((resolve) => {
     let done = false;
-    let conn: TcpConnection | undefined;
+    let socket: Socket | undefined;
     const chunks: Uint8Array[] = [];
     let have = 0;
     const finish = (r: { message: Uint8Array } | { problem: string }) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      conn?.destroy();
+      socket?.destroy();
       resolve(r);
     };
     const timer = setTimeout(() => finish({ problem: "TCP timeout" }), timeoutMs);
-    connectTcp(u.address, u.port).then((c) => {
-      conn = c;
-      if (done) {
-        c.destroy();
-        return;
-      }
-      c.onClose(() => finish({ problem: "TCP connection closed before the answer" }));
-      c.onData((d: Uint8Array) => {
-        chunks.push(d);
-        have += d.length;
-        if (have < 2) return;
-        const all = chunks.length === 1 ? (chunks[0] as Uint8Array) : concat(chunks, have);
-        const len = ((all[0] ?? 0) << 8) | (all[1] ?? 0);
-        if (have >= len + 2) finish({ message: all.slice(2, 2 + len) });
-      });
+    try {
+      socket = connect({ host: u.address, port: u.port });
+    } catch (e) {
+      finish({ problem: `TCP connect failed: ${(e as Error).message}` });
+      return;
+    }
+    socket.on("error", (e) => finish({ problem: `TCP: ${e.message}` }));
+    socket.on("close", () => finish({ problem: "TCP connection closed before the answer" }));
+    socket.on("connect", () => {
       const framed = new Uint8Array(message.length + 2);
       framed[0] = message.length >>> 8;
       framed[1] = message.length & 255;
       framed.set(message, 2);
-      c.write(framed);
-    }, (e: unknown) => finish({ problem: `TCP connect failed: ${(e as Error).message}` }));
+      socket?.write(framed);
+    });
+    socket.on("data", (d: Uint8Array) => {
+      chunks.push(d);
+      have += d.length;
+      if (have < 2) return;
+      const all = chunks.length === 1 ? (chunks[0] as Uint8Array) : concat(chunks, have);
+      const len = ((all[0] ?? 0) << 8) | (all[1] ?? 0);
+      if (have >= len + 2) finish({ message: all.slice(2, 2 + len) });
+    });
   });
 }
 

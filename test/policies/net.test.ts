@@ -100,7 +100,7 @@ describe("ipVersion (node:net's isIP without node:net)", () => {
     const cases: [string, 0 | 4 | 6][] = [
       ["192.0.2.1", 4], ["0.0.0.0", 4], ["::", 6], ["2001:db8::1", 6], ["::ffff:192.0.2.1", 6], ["fe80::1%eth0", 6],
       ["fe80::1%2", 6], ["", 0], ["example.test", 0], ["192.0.2.256", 0], ["192.0.2", 0], ["2001:db8:::1", 0], ["1.2.3.4%eth0", 0],
-      [":::", 0], ["%eth0", 0],
+      [":::", 0], ["%eth0", 0], ["fe80::1%", 0], ["fe80::1%eth 0", 0], ["fe80::1%a%b", 0], ["fe80::1%eth0/64", 0],
     ];
     for (const [text, want] of cases) expect([text, ipVersion(text)]).toEqual([text, want]);
   });
