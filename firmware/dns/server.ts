@@ -55,6 +55,14 @@ const CLIENT_CACHE_MAX = 4096;
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
 const TCP_MAX_IN_FLIGHT = 32;
+/**
+ * Answers queued for a TCP client beyond what the kernel took: past this, the client is not
+ * reading them, and the connection ends. Without it a LAN host that pipelines queries and
+ * never reads grew the filter's memory without bound (blocked and cached answers are sent at
+ * once, so TCP_MAX_IN_FLIGHT never holds them back; a second reader measured 602 MB after
+ * 20 MB of queries).
+ */
+const TCP_MAX_QUEUED_BYTES = 256 << 10;
 
 export class DnsServer {
   private current: DnsFilter;
@@ -358,6 +366,7 @@ export class DnsServer {
           framed[1] = bytes.length & 255;
           framed.set(bytes, 2);
           sock.write(framed);
+          if (sock.writableLength > TCP_MAX_QUEUED_BYTES) sock.destroy();
         }, () => {
           inFlight--;
           // An unanswerable message on a stream: the stream is out of step, close it.

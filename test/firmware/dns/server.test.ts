@@ -142,6 +142,38 @@ describe("DNS filter on loopback (dig → filter → dnsmasq)", () => {
     expect((await q("allowed.test", "A", ["+tcp"])).answers[0]?.data).toBe("192.0.2.10");
   });
 
+  it("ends a TCP connection whose client sends queries and never reads the answers", async () => {
+    const { connect } = await import("node:net");
+    const query = buildQuery({ name: "malware.example", type: 1 });
+    const framed = new Uint8Array(query.length + 2);
+    framed[0] = query.length >> 8;
+    framed[1] = query.length & 255;
+    framed.set(query, 2);
+    // 64k queries, a few MB of answers: more than the kernel's buffers on both ends hold.
+    const burst = new Uint8Array(framed.length * 65_536);
+    for (let i = 0; i < 65_536; i++) burst.set(framed, i * framed.length);
+    const sock = connect({ host: at.address, port: at.port });
+    let closed = false;
+    let written = 0;
+    sock.on("error", () => {});
+    sock.on("close", () => { closed = true; });
+    sock.on("connect", () => {
+      sock.pause(); // never read
+      const more = () => {
+        while (!closed && written < 40) {
+          written++;
+          if (!sock.write(burst)) return void sock.once("drain", more);
+        }
+      };
+      more();
+    });
+    await waitFor("the server to end the connection", () => closed, 20_000);
+    // Ended well before everything was sent: the answers stopped being queued.
+    expect(written).toBeLessThan(40);
+    // And the server still answers others.
+    expect((await q("malware.example", "A", ["+tcp"])).answers[0]?.data).toBe("192.0.2.2");
+  }, 30_000);
+
   it("answers from the cache with aged TTLs, even after the upstream is gone", async () => {
     const first = await q("cdn.allowed.test");
     const hits = server.stats().cacheHits;
