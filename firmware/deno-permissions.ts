@@ -76,6 +76,14 @@ export function denoPermissionFlags(p: PermissionPaths, net: PermissionNet): str
   ];
 }
 
+/**
+ * What `deno run` starts, relative to the application directory: the bundle of
+ * image/bundle.ts (`npm run build`), not the TypeScript sources. Every isolate keeps the text
+ * of the modules it loaded, and the bundle's text is a fraction of Deno's output for the
+ * sources (image/README.md, "Bundle").
+ */
+export const FIRMWARE_ENTRY = "build/main.js";
+
 /** The paths on the box (image/). */
 export const BOX_PATHS: PermissionPaths = {
   appDir: "/usr/lib/sekisho", configDir: "/etc/sekisho", dataDir: "/var/lib/sekisho", runDir: "/run/sekisho",
@@ -88,7 +96,7 @@ export const BOX_PATHS: PermissionPaths = {
 export function boxServiceUnit(paths: PermissionPaths = BOX_PATHS, net: PermissionNet = { syslogPort: 514 }): string {
   const argv = [
     `${paths.appDir}/node_modules/.bin/deno`, "run", "--quiet", "--config", `${paths.appDir}/deno.json`,
-    ...denoPermissionFlags(paths, net), `${paths.appDir}/firmware/main.ts`, "run",
+    ...denoPermissionFlags(paths, net), `${paths.appDir}/${FIRMWARE_ENTRY}`, "run",
   ];
   return [
     "# Generated from firmware/deno-permissions.ts (boxServiceUnit); do not edit by hand.",

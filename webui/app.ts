@@ -10,6 +10,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { APP_ROOT } from "../firmware/app-root.ts";
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -81,13 +82,13 @@ const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || Object.has
 const ASSETS: Record<string, { file: (root: string) => string; type: string }> = {
   "/assets/htmx.min.js": { file: (r) => join(r, "node_modules", "htmx.org", "dist", "htmx.min.js"), type: "text/javascript; charset=utf-8" },
   "/assets/pico.min.css": { file: (r) => join(r, "node_modules", "@picocss", "pico", "css", "pico.min.css"), type: "text/css; charset=utf-8" },
-  "/assets/app.css": { file: () => join(import.meta.dirname ?? ".", "assets", "app.css"), type: "text/css; charset=utf-8" },
+  "/assets/app.css": { file: (r) => join(r, "webui", "assets", "app.css"), type: "text/css; charset=utf-8" },
 };
 
 /** The admin page as a hono app. Constructing it does no I/O; assets are read once, on first use. */
 export function createAdminApp(deps: AdminDeps, options: AdminAppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const appRoot = options.appRoot ?? join(import.meta.dirname ?? ".", "..");
+  const appRoot = options.appRoot ?? APP_ROOT;
   const assetCache = new Map<string, Promise<Uint8Array>>();
   const limits = options.sessionLimits ?? DEFAULT_SESSION_LIMITS;
 

@@ -14,6 +14,7 @@
  * transaction.
  */
 import { join } from "node:path";
+import { appPath } from "../app-root.ts";
 import { and, desc, eq, getTableColumns, inArray, isNull, ne, or, gte, sql, type SQL } from "drizzle-orm";
 import type { InStatement } from "@libsql/client";
 import { z } from "zod";
@@ -28,7 +29,7 @@ import {
 } from "./types.ts";
 
 /** The drizzle-kit migrations of the alert store, next to this file. */
-export const ALERT_MIGRATIONS_FOLDER = join(import.meta.dirname ?? ".", "migrations");
+export const ALERT_MIGRATIONS_FOLDER = appPath("firmware", "alerts", "migrations");
 
 /** Creates or upgrades the alert store's tables (idempotent; tracked in `__migrations_alerts`). */
 export async function applyAlertMigrations(database: Database): Promise<void> {

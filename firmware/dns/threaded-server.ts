@@ -16,6 +16,7 @@
  * no DNS at all; a restart costs one compile (about half a second for a million names),
  * and a restart of the whole firmware would cost that and everything else too.
  */
+import { workerEntryUrl } from "../app-root.ts";
 import { BoundedQueue } from "../logs/bounded-queue.ts";
 import type { ClientIdentity, ListReport, NameExplanation } from "./filter.ts";
 import type { DnsCounters, DnsQueryRecord } from "./query-log.ts";
@@ -87,7 +88,7 @@ export class ThreadedDnsEngine implements DnsEngine {
 
   /** One worker, started with the spec and upstreams last in force. */
   #launch(): Promise<{ ok: true; ready: Ready } | { ok: false; error: EngineError }> {
-    const url = this.options.workerUrl ?? new URL("./server-thread.ts", import.meta.url).href;
+    const url = this.options.workerUrl ?? workerEntryUrl("dns/server-thread");
     const worker = new Worker(url, { type: "module" });
     this.#worker = worker;
     return new Promise((resolve) => {

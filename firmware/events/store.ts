@@ -8,13 +8,14 @@
  */
 import { join } from "node:path";
 import type { InStatement } from "@libsql/client";
+import { appPath } from "../app-root.ts";
 import { applyMigrations, type Database } from "../store/database.ts";
 import { ACTION, CATEGORY, DIRECTION, KIND, SEVERITY, encodeClass } from "./codes.ts";
 import type { EventDetail, IncidentSpread } from "./schema.ts";
 import type { BoxEvent, Incident, RollupRow } from "./types.ts";
 
 /** The drizzle-kit migrations of the event store, next to this file. */
-export const EVENT_MIGRATIONS_FOLDER = join(import.meta.dirname ?? ".", "migrations");
+export const EVENT_MIGRATIONS_FOLDER = appPath("firmware", "events", "migrations");
 
 /** Creates or upgrades the event store's tables (idempotent; tracked in `__migrations_events`). */
 export async function applyEventMigrations(database: Database): Promise<void> {

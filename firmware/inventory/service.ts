@@ -7,7 +7,7 @@
  * snooping file (the run directory), read on node_modules/oui-data (the vendor registry; the
  * database already needs node_modules for libsql's binding), and what the database needs.
  */
-import { join } from "node:path";
+import { appPath } from "../app-root.ts";
 import type { BoxEvent } from "../events/types.ts";
 import type { PacketRecord } from "../logs/types.ts";
 import type { Database } from "../store/database.ts";
@@ -18,7 +18,7 @@ import { prepareSnoopFile, SnoopReader, type SnoopCounters } from "./snoop-reade
 import type { VendorTable } from "./vendor.ts";
 
 /** The inventory's drizzle-kit migrations: applyMigrations(database, INVENTORY_MIGRATIONS, "inventory"). */
-export const INVENTORY_MIGRATIONS = join(import.meta.dirname ?? ".", "migrations");
+export const INVENTORY_MIGRATIONS = appPath("firmware", "inventory", "migrations");
 
 export type InventoryServiceOptions = {
   /** With the inventory's migrations applied. */

@@ -12,6 +12,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { appPath } from "../app-root.ts";
 import { classifyMac, parseMac } from "./mac.ts";
 import { sanitiseText } from "./text.ts";
 
@@ -220,7 +221,8 @@ function search(keys: Float64Array, value: number): number {
 
 /** Where the installed `oui-data` package keeps its registry file. */
 export function resolveOuiDataPath(): string {
-  return createRequire(import.meta.url).resolve("oui-data");
+  // From the application root: in the bundle, import.meta.url is the bundle file.
+  return createRequire(appPath("package.json")).resolve("oui-data");
 }
 
 /** Thrown when the registry file cannot be read or is not a registry. */

@@ -8,6 +8,7 @@
  * rejected and dropped; records it handed over that do not fit this side's bounded queue
  * are dropped here and counted, so received = accepted + rejected + dropped still holds.
  */
+import { workerEntryUrl } from "../app-root.ts";
 import { BoundedQueue } from "./bounded-queue.ts";
 import { DEFAULT_QUEUE_CAPACITY, type BindLogReceiverOptions } from "./receiver.ts";
 import type { RejectReason } from "./parse-result.ts";
@@ -45,7 +46,7 @@ export class ThreadedLogReceiver {
   /** Starts the worker and binds the port there; rejects when it cannot be bound. */
   static start(options: Omit<BindLogReceiverOptions, "onError" | "now"> & { onError?: (e: Error) => void }): Promise<ThreadedLogReceiver> {
     const { onError, ...rest } = options;
-    const worker = new Worker(new URL("./receiver-thread.ts", import.meta.url).href, { type: "module" });
+    const worker = new Worker(workerEntryUrl("logs/receiver-thread"), { type: "module" });
     const self = new ThreadedLogReceiver(worker, options.capacity ?? DEFAULT_QUEUE_CAPACITY);
     self.#onError = onError;
     return new Promise((resolve, reject) => {

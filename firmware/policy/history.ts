@@ -3,16 +3,16 @@
  * Each write inserts one row and trims the table to the newest `MAX_HISTORY_ROWS` in the same
  * transaction.
  */
-import { join } from "node:path";
 import { desc, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { OverrideChange, type PolicyHistoryEntry } from "../../policies/overrides.ts";
+import { appPath } from "../app-root.ts";
 import { applyMigrations, type Database } from "../store/database.ts";
 import type { PolicyDiff } from "./diff.ts";
 import { policyHistory } from "./schema.ts";
 
 /** The policy history's drizzle-kit migrations: applyMigrations(database, POLICY_MIGRATIONS, "policy"). */
-export const POLICY_MIGRATIONS = join(import.meta.dirname ?? ".", "migrations");
+export const POLICY_MIGRATIONS = appPath("firmware", "policy", "migrations");
 
 /** Applies the policy history's migrations (idempotent). */
 export async function applyPolicyMigrations(database: Database): Promise<void> {

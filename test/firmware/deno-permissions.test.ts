@@ -15,6 +15,6 @@ describe("the flags the firmware runs with", () => {
     expect(flags.slice(0, DENO_RUNTIME_FLAGS.length)).toEqual([...DENO_RUNTIME_FLAGS]);
     const execStart = /^ExecStart=(.*)$/m.exec(boxServiceUnit())?.[1]?.split(" ") ?? [];
     expect(execStart.slice(5, 5 + flags.length)).toEqual(flags);
-    expect(execStart.slice(-2)).toEqual([`${BOX_PATHS.appDir}/firmware/main.ts`, "run"]);
+    expect(execStart.slice(-2)).toEqual([`${BOX_PATHS.appDir}/build/main.js`, "run"]);
   });
 });

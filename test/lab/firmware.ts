@@ -3,17 +3,49 @@
  * permission flags (firmware/deno-permissions.ts) and its own config/data/run directories
  * under the lab's run dir.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { denoPermissionFlags } from "../../firmware/deno-permissions.ts";
+import { promisify } from "node:util";
+import { denoPermissionFlags, FIRMWARE_ENTRY } from "../../firmware/deno-permissions.ts";
 import type { Device } from "../../policies/device.ts";
 import type { Lab, LabProcess } from "./lab.ts";
 import { waitFor } from "./wait-for.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? ".", "../..");
 export const DENO = join(REPO_ROOT, "node_modules", ".bin", "deno");
-const MAIN = join(REPO_ROOT, "firmware", "main.ts");
+/** What the box runs: the bundle (image/bundle.ts), kept fresh by ensureFirmwareBundle. */
+const MAIN = join(REPO_ROOT, FIRMWARE_ENTRY);
 const DENO_CONFIG = join(REPO_ROOT, "deno.json");
+/** What the bundle is made of (deno.json too: it resolves the bundle's imports). */
+const BUNDLE_SOURCES = ["firmware", "webui", "policies", "image"];
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, await newestMtime(path));
+    else if (e.isFile() && /\.(ts|tsx|json)$/.test(e.name)) newest = Math.max(newest, (await stat(path)).mtimeMs);
+  }
+  return newest;
+}
+
+let bundleChecked: Promise<void> | undefined;
+
+/**
+ * Makes sure build/ holds a bundle of the current sources (image/bundle.ts, about half a
+ * second), so a test, the demo or a bench never runs a stale one. Checked once per process.
+ */
+export function ensureFirmwareBundle(): Promise<void> {
+  bundleChecked ??= (async () => {
+    const built = await stat(MAIN).then((s) => s.mtimeMs, () => 0);
+    let newest = (await stat(DENO_CONFIG)).mtimeMs;
+    for (const d of BUNDLE_SOURCES) newest = Math.max(newest, await newestMtime(join(REPO_ROOT, d)));
+    if (built > newest) return;
+    await promisify(execFile)(DENO, ["run", "-A", "--config", DENO_CONFIG, join(REPO_ROOT, "image", "bundle.ts")], { cwd: REPO_ROOT });
+  })();
+  return bundleChecked;
+}
 
 export type FirmwareDirs = { configDir: string; dataDir: string; runDir: string; devicePath: string; policyPath: string };
 
@@ -61,12 +93,14 @@ export function firmwareArgv(dirs: FirmwareDirs, command: string[]): string[] {
 }
 
 /** Runs a one-shot firmware command (compile, apply, status) in the box namespace. */
-export function runFirmware(lab: Lab, dirs: FirmwareDirs, command: string[], timeoutMs = 60_000) {
+export async function runFirmware(lab: Lab, dirs: FirmwareDirs, command: string[], timeoutMs = 60_000) {
+  await ensureFirmwareBundle();
   return lab.exec("box", firmwareArgv(dirs, command), { timeoutMs });
 }
 
 /** Starts `sekisho run` in the box and waits until it says it is running. */
 export async function startFirmware(lab: Lab, dirs: FirmwareDirs, opts: { policy?: boolean; name?: string } = {}): Promise<LabProcess> {
+  await ensureFirmwareBundle();
   const argv = firmwareArgv(dirs, ["run", ...(opts.policy === false ? [] : ["--policy", dirs.policyPath])]);
   const proc = lab.spawn("box", opts.name ?? "firmware", argv);
   let exited = false;
