@@ -498,6 +498,13 @@ const RECENT_QUERIES = 2000;
  * (dns-memory, medians of 3 fresh starts).
  */
 const DNS_LOG_DRAIN_MS = 100;
+/**
+ * Query records taken per second at most: the rest wait in the filter's ring and are counted
+ * when overwritten. Turning a record into an event costs the main thread, which shares the
+ * two cores with the filter: under a flood of blocked names, taking every record cut the
+ * firmware's rate from 55-65k to 32-34k queries/s (1 M names, blocked names only, same sitting).
+ */
+const DNS_LOG_PER_SECOND = 5000;
 /** The counters file (`status`, `dns stats`) is written every this many drains: once a second. */
 const STATS_EVERY_DRAINS = 10;
 /** How often the inventory's IP → MAC table is compared with the one the filter has (sent when it changed). */
@@ -540,7 +547,7 @@ async function startDnsFilter(device: Device, boot: MergedPolicy, pipeline: Pipe
   const statsPath = join(device.runDir, "dns-stats.json");
   const recent: DnsQueryRecord[] = [];
   const drain = () => {
-    const records = engine.drainLog(5000);
+    const records = engine.drainLog((DNS_LOG_PER_SECOND * DNS_LOG_DRAIN_MS) / 1000);
     const events = dnsQueryEvents(records, (ip) => pipeline.macOf(ip));
     if (events.length > 0) pipeline.submit(events);
     recent.push(...records.slice(-RECENT_QUERIES));
