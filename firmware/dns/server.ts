@@ -21,6 +21,7 @@ import {
   type DnsFilter, type Verdict,
 } from "./filter.ts";
 import { newCounters, QueryLog, type DnsCounters, type DnsQueryRecord, type QueryOutcome } from "./query-log.ts";
+import { TcpFrames } from "./tcp-frames.ts";
 import { UpstreamClient, type Upstream } from "./upstream.ts";
 
 export type DnsServerOptions = {
@@ -42,7 +43,26 @@ export type DnsServerOptions = {
   recvBufferBytes?: number;
   /** Datagram socket factory (default: the shared socket interface for this runtime). */
   bindDatagram?: (options: BindDatagramOptions) => Promise<DatagramSocket>;
+  /** DNS over TCP's limits (defaults: DEFAULT_TCP_LIMITS). */
+  tcpLimits?: Partial<TcpLimits>;
 };
+
+/**
+ * What one LAN host may hold of the TCP service. The slots are few (TCP_MAX_CONNECTIONS for
+ * everyone) and a connection is cheap to open and keep: without a cap per address and a
+ * deadline per message, one host that opens them all and sends a byte now and then (which
+ * resets an idle timer) keeps everyone else off DNS over TCP.
+ */
+export type TcpLimits = {
+  /** Connections one client address may have open; more are closed at once. */
+  maxPerClient: number;
+  /** From a message's first byte, how long the rest may take (ms). */
+  messageMs: number;
+  /** How long a connection may stay silent between messages (ms). */
+  idleMs: number;
+};
+
+export const DEFAULT_TCP_LIMITS: TcpLimits = { maxPerClient: 16, messageMs: 5_000, idleMs: 10_000 };
 
 type Reply = (bytes: Uint8Array) => void;
 /** What the server knows of a client address; `ip` is one string per client, kept by the log instead of each datagram's own. */
@@ -52,7 +72,6 @@ type MatchSnapshot = { palette: number; tier: number; kind: number; depth: numbe
 
 const CLIENT_CACHE_MS = 60_000;
 const CLIENT_CACHE_MAX = 4096;
-const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
 const TCP_MAX_IN_FLIGHT = 32;
 /**
@@ -77,11 +96,15 @@ export class DnsServer {
   private udp: DatagramSocket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new Set<Socket>();
+  /** Open TCP connections per client address. */
+  private readonly tcpPerClient = new Map<string, number>();
+  private readonly tcpLimits: TcpLimits;
 
   constructor(private readonly options: DnsServerOptions) {
     this.current = options.filter;
     this.cache = new DnsCache({ ...DEFAULT_CACHE_OPTIONS, ...options.cache });
     this.log = new QueryLog(options.logCapacity);
+    this.tcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcpLimits };
     this.upstream = new UpstreamClient({
       upstreams: canonicalUpstreams(options.upstreams),
       ...(options.upstreamTimeoutMs === undefined ? {} : { timeoutMs: options.upstreamTimeoutMs }),
@@ -321,7 +344,9 @@ export class DnsServer {
   }
 
   private listenTcp(address: string, port: number): Promise<Server> {
-    const server = createServer((sock) => this.serveTcp(sock));
+    // Half-open: a client may send its queries and shut its side (RFC 7766 6.2.4); its answers
+    // still go out, and this side ends once the last one has.
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.serveTcp(sock));
     server.maxConnections = TCP_MAX_CONNECTIONS;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -334,23 +359,42 @@ export class DnsServer {
 
   /** One TCP client: length-prefixed messages, answered as they complete (RFC 7766 allows any order). */
   private serveTcp(sock: Socket): void {
-    this.connections.add(sock);
     const client = normaliseAddress(sock.remoteAddress ?? "");
-    let buf = new Uint8Array(0);
-    let inFlight = 0;
-    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
+    const limits = this.tcpLimits;
+    const open = (this.tcpPerClient.get(client) ?? 0) + 1;
+    this.tcpPerClient.set(client, open);
+    this.connections.add(sock);
+    sock.on("close", () => {
+      this.connections.delete(sock);
+      const n = (this.tcpPerClient.get(client) ?? 1) - 1;
+      if (n > 0) this.tcpPerClient.set(client, n);
+      else this.tcpPerClient.delete(client);
+    });
     sock.on("error", () => sock.destroy());
-    sock.on("close", () => this.connections.delete(sock));
+    if (open > limits.maxPerClient) {
+      sock.destroy();
+      return;
+    }
+    const frames = new TcpFrames();
+    let inFlight = 0;
+    let ended = false;
+    /** Runs while part of a message is buffered: the rest must come within limits.messageMs. */
+    let messageTimer: ReturnType<typeof setTimeout> | undefined;
+    const finishIfDone = () => {
+      if (ended && inFlight === 0 && !sock.destroyed) sock.end();
+    };
+    sock.setTimeout(limits.idleMs, () => sock.destroy());
+    sock.on("close", () => clearTimeout(messageTimer));
+    sock.on("end", () => {
+      ended = true;
+      clearTimeout(messageTimer);
+      finishIfDone();
+    });
     sock.on("data", (chunk: Uint8Array) => {
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
-      while (buf.length >= 2) {
-        const len = ((buf[0] ?? 0) << 8) | (buf[1] ?? 0);
-        if (buf.length < len + 2) break;
-        const msg = buf.slice(2, 2 + len);
-        buf = buf.slice(2 + len);
+      frames.push(chunk);
+      let completed = 0;
+      for (let msg = frames.next(); msg !== undefined; msg = frames.next()) {
+        completed++;
         if (inFlight >= TCP_MAX_IN_FLIGHT) {
           // A client that pipelines without reading is not one we keep serving.
           sock.destroy();
@@ -371,8 +415,16 @@ export class DnsServer {
           inFlight--;
           // An unanswerable message on a stream: the stream is out of step, close it.
           if (!answered) sock.destroy();
+          else finishIfDone();
         });
+        if (sock.destroyed) return;
       }
+      // The deadline is the unfinished message's: it starts again whenever one was completed.
+      if (completed > 0 || frames.buffered === 0) {
+        clearTimeout(messageTimer);
+        messageTimer = undefined;
+      }
+      if (frames.buffered > 0) messageTimer ??= setTimeout(() => sock.destroy(), limits.messageMs);
     });
   }
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileDnsFilter, type BoxAddresses, type DnsFilter } from "../../../firmware/dns/filter.ts";
-import { DnsServer } from "../../../firmware/dns/server.ts";
+import { DEFAULT_TCP_LIMITS, DnsServer } from "../../../firmware/dns/server.ts";
 import { DnsPolicy, type DnsLocalOverrides } from "../../../policies/schema.ts";
 import { dig, startDnsmasq, udpAnswers, waitFor, type Dnsmasq } from "./peers.ts";
 import { buildQuery, decodeMessage } from "./wire.ts";
@@ -173,6 +173,102 @@ describe("DNS filter on loopback (dig → filter → dnsmasq)", () => {
     // And the server still answers others.
     expect((await q("malware.example", "A", ["+tcp"])).answers[0]?.data).toBe("192.0.2.2");
   }, 30_000);
+
+  /** One length-prefixed query, as DNS over TCP sends it. */
+  const tcpQuery = (name: string) => {
+    const query = buildQuery({ name, type: 1 });
+    const framed = new Uint8Array(query.length + 2);
+    framed[0] = query.length >> 8;
+    framed[1] = query.length & 255;
+    framed.set(query, 2);
+    return framed;
+  };
+
+  /** A raw TCP client: what it received, and whether the server has closed or ended. */
+  async function rawTcp(opts: { localAddress?: string; to?: { address: string; port: number } } = {}) {
+    const { connect } = await import("node:net");
+    const to = opts.to ?? at;
+    const sock = connect({ host: to.address, port: to.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    const state = { received: new Uint8Array(0), ended: false, closed: false, sock };
+    sock.on("data", (d: Uint8Array) => {
+      const next = new Uint8Array(state.received.length + d.length);
+      next.set(state.received);
+      next.set(d, state.received.length);
+      state.received = next;
+    });
+    sock.on("end", () => { state.ended = true; });
+    sock.on("close", () => { state.closed = true; });
+    sock.on("error", () => {});
+    await new Promise<void>((resolve, reject) => {
+      sock.once("connect", () => resolve());
+      sock.once("error", reject);
+    });
+    return state;
+  }
+
+  it("answers a TCP client that shuts its side right after the query (half-close)", async () => {
+    // A name never asked before: forwarded, so the answer comes after the client's FIN.
+    const name = `half-close-${process.pid}-${Date.now()}.allowed.test`;
+    const c = await rawTcp();
+    c.sock.end(tcpQuery(name));
+    await waitFor("the server to end its side", () => c.ended || c.closed, 5000);
+    expect(c.received.length).toBeGreaterThan(2);
+    const len = (c.received[0]! << 8) | c.received[1]!;
+    const answer = decodeMessage(c.received.subarray(2, 2 + len));
+    expect(answer.answers[0]?.data).toEqual(new Uint8Array([192, 0, 2, 10]));
+  });
+
+  it("closes a client's TCP connections beyond its share at once, and serves other clients", async () => {
+    const held: Awaited<ReturnType<typeof rawTcp>>[] = [];
+    for (let i = 0; i < DEFAULT_TCP_LIMITS.maxPerClient; i++) held.push(await rawTcp());
+    try {
+      const extra = await rawTcp();
+      await waitFor("the server to close the connection over the share", () => extra.closed, 5000);
+      // The ones within the share are still open and answered.
+      expect(held.every((h) => !h.closed)).toBe(true);
+      held[0]!.sock.write(tcpQuery("malware.example"));
+      await waitFor("an answer on a held connection", () => held[0]!.received.length > 2, 5000);
+      // Another LAN host is not held back by this one.
+      const other = await rawTcp({ localAddress: otherClient });
+      other.sock.write(tcpQuery("malware.example"));
+      await waitFor("an answer for another client", () => other.received.length > 2, 5000);
+      other.sock.destroy();
+    } finally {
+      for (const h of held) h.sock.destroy();
+    }
+  });
+
+  it("closes a TCP connection whose message does not arrive in time, even if bytes keep coming", async () => {
+    const strict = new DnsServer({
+      listen: { address: "127.0.0.1", port: 0 }, upstreams: [{ address: upstreamAddr, port }], filter: filter(),
+      tcpLimits: { messageMs: 300, idleMs: 10_000 },
+    });
+    await strict.start();
+    try {
+      const to = strict.address();
+      // A whole query at once is fine.
+      const ok = await rawTcp({ to });
+      ok.sock.write(tcpQuery("malware.example"));
+      await waitFor("an answer", () => ok.received.length > 2, 5000);
+      // One byte every 50 ms: never idle, but its message never completes.
+      const slow = await rawTcp({ to });
+      const query = tcpQuery("malware.example");
+      let sent = 0;
+      const drip = setInterval(() => {
+        if (sent < query.length && !slow.closed) slow.sock.write(query.subarray(sent, ++sent));
+      }, 50);
+      try {
+        await waitFor("the server to close the slow connection", () => slow.closed, 5000);
+      } finally {
+        clearInterval(drip);
+      }
+      expect(sent).toBeLessThan(query.length);
+      expect(ok.closed).toBe(false);
+      ok.sock.destroy();
+    } finally {
+      await strict.stop();
+    }
+  });
 
   it("answers from the cache with aged TTLs, even after the upstream is gone", async () => {
     const first = await q("cdn.allowed.test");
