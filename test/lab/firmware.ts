@@ -39,7 +39,8 @@ let bundleChecked: Promise<void> | undefined;
 export function ensureFirmwareBundle(): Promise<void> {
   bundleChecked ??= (async () => {
     const built = await stat(MAIN).then((s) => s.mtimeMs, () => 0);
-    let newest = (await stat(DENO_CONFIG)).mtimeMs;
+    // deno.json and the lockfile too: the bundle holds the npm packages it imports.
+    let newest = Math.max((await stat(DENO_CONFIG)).mtimeMs, (await stat(join(REPO_ROOT, "package-lock.json"))).mtimeMs);
     for (const d of BUNDLE_SOURCES) newest = Math.max(newest, await newestMtime(join(REPO_ROOT, d)));
     if (built > newest) return;
     await promisify(execFile)(DENO, ["run", "-A", "--config", DENO_CONFIG, join(REPO_ROOT, "image", "bundle.ts")], { cwd: REPO_ROOT });

@@ -10,15 +10,8 @@ const frame = (m: Uint8Array) => {
   return out;
 };
 
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+/** The parts one after another (the tests run under Node). */
+const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
 describe("DNS over TCP framing", () => {
   it("gives back exactly the messages sent, however the stream is cut into chunks", () => {
